@@ -1,0 +1,65 @@
+"""Fan-out of resource change events to watchers, with a short history for resuming."""
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from typing import AsyncIterator
+
+from controller.errors import Gone
+from controller.interface import WatchEvent
+
+HISTORY = 10_000
+QUEUE_LIMIT = 50_000
+
+
+class _Watcher:
+    __slots__ = ("queue", "kinds", "cluster", "overflowed")
+
+    def __init__(self, kinds: set[str] | None, cluster: str | None):
+        self.queue: asyncio.Queue[WatchEvent] = asyncio.Queue()
+        self.kinds = kinds
+        self.cluster = cluster
+        self.overflowed = False
+
+    def wants(self, obj: dict) -> bool:
+        return (self.kinds is None or obj["kind"] in self.kinds) and (
+            self.cluster is None or obj["metadata"].get("cluster") in (None, self.cluster) or obj["kind"] == "Cluster"
+        )
+
+
+class WatchHub:
+    def __init__(self) -> None:
+        self._watchers: set[_Watcher] = set()
+        self._history: deque[tuple[int, WatchEvent]] = deque(maxlen=HISTORY)
+
+    def publish(self, revision: int, event: WatchEvent) -> None:
+        self._history.append((revision, event))
+        for w in self._watchers:
+            if w.overflowed or not w.wants(event.object):
+                continue
+            if w.queue.qsize() >= QUEUE_LIMIT:
+                w.overflowed = True
+            w.queue.put_nowait(event)
+
+    async def stream(self, kinds: set[str] | None, cluster: str | None, initial: list[dict] | None, since: int | None) -> AsyncIterator[WatchEvent]:
+        """`initial` objects first (as ADDED, then a BOOKMARK), or the kept history after `since`."""
+        w = _Watcher(kinds, cluster)
+        if since is not None:
+            if self._history and self._history[0][0] > since + 1:
+                raise Gone(f"resourceVersion {since} is too old; list again")
+            backlog = [e for rev, e in self._history if rev > since]
+        else:
+            backlog = [WatchEvent("ADDED", o) for o in (initial or [])]
+            backlog.append(WatchEvent("BOOKMARK", {"kind": "Bookmark", "metadata": {"name": "initial-list-done"}}))
+        self._watchers.add(w)
+        try:
+            for e in backlog:
+                if e.type == "BOOKMARK" or w.wants(e.object):
+                    yield e
+            while True:
+                e = await w.queue.get()
+                if w.overflowed and w.queue.empty():
+                    raise Gone("watch fell too far behind; list again")
+                yield e
+        finally:
+            self._watchers.discard(w)
