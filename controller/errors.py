@@ -15,6 +15,13 @@ class MeshError(Exception):
         return {"kind": "Status", "status": "Failure", "reason": self.reason, "code": self.status, "message": self.message}
 
 
+class BadRequest(MeshError):
+    """A request that is malformed as a request (not as a manifest): bad JSON body, bad query."""
+
+    status = 400
+    reason = "BadRequest"
+
+
 class InvalidResource(MeshError):
     """A manifest was refused. `where` names the document, `field` the path inside it."""
 
@@ -75,7 +82,7 @@ class Unavailable(MeshError):
 
 ERRORS_BY_REASON = {
     cls.reason: cls
-    for cls in (MeshError, InvalidResource, NotFound, Conflict, Gone, Unauthorized, Forbidden, StoreCorrupt, StoreWriteFailed, Unavailable)
+    for cls in (MeshError, BadRequest, InvalidResource, NotFound, Conflict, Gone, Unauthorized, Forbidden, StoreCorrupt, StoreWriteFailed, Unavailable)
 }
 
 

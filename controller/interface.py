@@ -97,9 +97,11 @@ class Controller(abc.ABC):
         cluster: str | None = None,
         namespace: str | None = None,
         user: str = "",
+        source: str = "input",
     ) -> list[dict[str, Any]]:
         """Validate and store every document, all or nothing. Returns the stored
-        objects. Raises InvalidResource (nothing stored) or Conflict."""
+        objects. Raises InvalidResource (nothing stored) or Conflict. `source` names
+        the input (a file name) in error messages."""
 
     @abc.abstractmethod
     async def get(self, kind: str, name: str, *, cluster: str | None = None, namespace: str | None = None) -> dict[str, Any]:

@@ -42,6 +42,8 @@ class ResourceCore:
         self.hub = WatchHub()
         self.lock = asyncio.Lock()
         self.imports: dict[tuple[str, str, str], Obj] = {}  # (cluster, ns, name) -> ServiceImport
+        self._importers: dict[tuple[str, str], set[str]] = {}  # (ns, name) -> clusters holding its import
+        self._uid_counter = 0
         self.outcomes: dict[tuple[str, str], ServiceImports] = {}
         self.status: dict[ResourceKey, Obj] = {}
         self.dirty_clusters: set[str] = set()
@@ -220,7 +222,8 @@ class ResourceCore:
             else:
                 self.state.remove(obj)
                 self.status.pop(key_of(obj), None)
-                self.hub.publish(revision, WatchEvent("DELETED", obj))
+                gone = {**obj, "metadata": {**obj["metadata"], "resourceVersion": str(revision)}}
+                self.hub.publish(revision, WatchEvent("DELETED", gone))
             kind, md = obj["kind"], obj["metadata"]
             if kind == "Cluster":
                 everything = True
@@ -283,35 +286,37 @@ class ResourceCore:
                     obj = self.store.objects.get(key)
                     if obj is not None:
                         self.hub.publish(revision, WatchEvent("MODIFIED", self._with_status(obj)))
-            for cluster in self.state.clusters:
+            holders = self._importers.setdefault((ns, name), set())
+            for cluster in holders - outcome.imports.keys():
+                old = self.imports.pop((cluster, ns, name))
+                holders.discard(cluster)
+                if cluster in self.state.clusters:
+                    touched.add(cluster)
+                self.hub.publish(revision, WatchEvent("DELETED", {**old, "metadata": {**old["metadata"], "resourceVersion": str(revision)}}))
+            created = now_iso()
+            for cluster, spec in outcome.imports.items():
                 ikey = (cluster, ns, name)
-                spec = outcome.imports.get(cluster)
                 old = self.imports.get(ikey)
-                if spec is None:
-                    if old is not None:
-                        del self.imports[ikey]
-                        touched.add(cluster)
-                        self.hub.publish(revision, WatchEvent("DELETED", old))
-                    continue
                 if old is not None and old["spec"] == spec:
                     continue
+                self._uid_counter += 1
                 obj = {
                     "apiVersion": IMPORT_API,
                     "kind": "ServiceImport",
                     "metadata": {
                         "name": name, "namespace": ns, "cluster": cluster, "resourceVersion": str(revision),
-                        "uid": old["metadata"]["uid"] if old else str(uuid.uuid4()),
-                        "creationTimestamp": old["metadata"]["creationTimestamp"] if old else now_iso(),
+                        "uid": old["metadata"]["uid"] if old else f"import-{revision:x}-{self._uid_counter:x}",
+                        "creationTimestamp": old["metadata"]["creationTimestamp"] if old else created,
                         "labels": {"meshtui.io/derived": "true"},
                     },
                     "spec": spec,
                 }
                 self.imports[ikey] = obj
+                holders.add(cluster)
                 touched.add(cluster)
                 self.hub.publish(revision, WatchEvent("MODIFIED" if old else "ADDED", obj))
-            # clusters no longer present
-            for ikey in [k for k in self.imports if k[1:] == (ns, name) and k[0] not in self.state.clusters]:
-                self.hub.publish(revision, WatchEvent("DELETED", self.imports.pop(ikey)))
+            if not holders:
+                del self._importers[(ns, name)]
         return touched
 
     def _update_policy_status(self, revision: int) -> None:

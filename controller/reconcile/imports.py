@@ -112,30 +112,43 @@ def reconcile_service(state: FederationState, namespace: str, name: str) -> Serv
 
     if not contributing:
         return result
-    keys = {n: state.cluster_key(n) for n in state.clusters}
+    keys = state.cluster_keys()
+    offers = []  # per contributing exporter: (name, audience or None, {port: endpoint entry}, shapes, sa)
+    for exporter, export, ports in contributing:
+        gw = state.gateway_address(exporter)
+        if gw is None:
+            continue
+        audience = export["spec"].get("targetClusters") or None
+        entries = {
+            port: {"clusterKey": keys[exporter], "target": {"host": gw.host, "ip": gw.ip, "path": shape["path"], "port": gw.port}}
+            for port, shape in ports.items()
+        }
+        offers.append((exporter, set(audience) if audience else None, entries, ports, export["spec"].get("serviceAccountName", "*")))
+    specs: dict[tuple[str, ...], dict] = {}  # consumers that see the same exporters share one spec
     for consumer in state.clusters:
-        ports_out: dict[int, dict] = {}
-        sa = "*"
-        for exporter, export, ports in contributing:
-            if exporter == consumer:
-                continue
-            audience = export["spec"].get("targetClusters") or []
-            if audience and keys[consumer] not in audience and consumer not in audience:
-                continue
-            gw = state.gateway_address(exporter)
-            if gw is None:
-                continue
-            sa = export["spec"].get("serviceAccountName", "*")
-            for port, shape in sorted(ports.items()):
-                entry = ports_out.setdefault(port, {"port": port, "protocol": shape["protocol"], "endpoints": []})
-                if shape["appProtocol"]:
-                    entry["appProtocol"] = shape["appProtocol"]
-                entry["endpoints"].append(
-                    {
-                        "clusterKey": keys[exporter],
-                        "target": {"host": gw.host, "ip": gw.ip, "path": shape["path"], "port": gw.port},
-                    }
-                )
-        if ports_out:
-            result.imports[consumer] = {"ports": [ports_out[p] for p in sorted(ports_out)], "serviceAccountName": sa, "type": "ClusterSetIP"}
+        seen = tuple(
+            exporter
+            for exporter, audience, _, _, _ in offers
+            if exporter != consumer and (audience is None or keys[consumer] in audience or consumer in audience)
+        )
+        if not seen:
+            continue
+        spec = specs.get(seen)
+        if spec is None:
+            spec = specs[seen] = _import_spec([o for o in offers if o[0] in seen])
+        result.imports[consumer] = spec
     return result
+
+
+def _import_spec(offers: list) -> dict:
+    ports_out: dict[int, dict] = {}
+    sa = "*"
+    for _, _, entries, shapes, export_sa in offers:
+        sa = export_sa
+        for port in sorted(entries):
+            shape = shapes[port]
+            entry = ports_out.setdefault(port, {"port": port, "protocol": shape["protocol"], "endpoints": []})
+            if shape["appProtocol"]:
+                entry["appProtocol"] = shape["appProtocol"]
+            entry["endpoints"].append(entries[port])
+    return {"ports": [ports_out[p] for p in sorted(ports_out)], "serviceAccountName": sa, "type": "ClusterSetIP"}

@@ -35,6 +35,7 @@ class FederationState:
     endpoints: dict[tuple[str, str, str], Obj] = field(default_factory=dict)  # (cluster, ns, name)
     slices: dict[tuple[str, str, str], list[Obj]] = field(default_factory=lambda: defaultdict(list))  # (cluster, ns, svc)
     links: dict[str, Obj] = field(default_factory=dict)
+    _keys: dict[str, str] | None = field(default=None, repr=False)
 
     @classmethod
     def build(cls, objects: Iterable[Obj]) -> "FederationState":
@@ -48,6 +49,7 @@ class FederationState:
         c, ns, name = md.get("cluster", ""), md.get("namespace", ""), md["name"]
         if kind == "Cluster":
             self.clusters[name] = obj
+            self._keys = None
         elif kind == "Service":
             self.services[(c, ns, name)] = obj
         elif kind == "ServiceExport":
@@ -71,6 +73,7 @@ class FederationState:
         c, ns, name = md.get("cluster", ""), md.get("namespace", ""), md["name"]
         if kind == "Cluster":
             self.clusters.pop(name, None)
+            self._keys = None
         elif kind == "Service":
             self.services.pop((c, ns, name), None)
         elif kind == "ServiceExport":
@@ -95,8 +98,14 @@ class FederationState:
     def cluster_key(self, name: str) -> str:
         return cluster_key(name, self.clusters[name].get("spec"))
 
+    def cluster_keys(self) -> dict[str, str]:
+        """cluster name -> clusterKey, cached until the set of clusters changes."""
+        if self._keys is None:
+            self._keys = {n: self.cluster_key(n) for n in self.clusters}
+        return self._keys
+
     def cluster_by_key(self) -> dict[str, str]:
-        return {self.cluster_key(n): n for n in self.clusters}
+        return {k: n for n, k in self.cluster_keys().items()}
 
     def gateway_address(self, name: str) -> GatewayAddress | None:
         obj = self.clusters.get(name)

@@ -1,0 +1,3 @@
+from meshtui.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""The `meshtui` command line: see `meshtui.cli.main` and `meshtui.cli.commands`."""

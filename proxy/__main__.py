@@ -1,0 +1,5 @@
+import sys
+
+from proxy.main import main
+
+sys.exit(main())

@@ -1,0 +1,121 @@
+"""Upstream connection pools: idle keep-alive connections per (address, TLS identity).
+
+`tls_for(endpoint)` says how to reach an endpoint: `(None, _)` for plain TCP,
+or an `ssl.SSLContext` (the client identity for mTLS) and the server name to
+verify. A context is part of the pool key, so a rotated certificate (a new
+context) gets fresh connections while the old ones age out.
+"""
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import Callable
+
+from proxy.config import Endpoint, Limits
+from proxy.http1.client import ConnectFailed, UpstreamConnection
+
+TlsFor = Callable[[Endpoint], tuple[ssl.SSLContext | None, str]]
+
+
+def plain(_: Endpoint) -> tuple[ssl.SSLContext | None, str]:
+    return None, ""
+
+
+class Pools:
+    def __init__(self, limits: Limits | None = None, tls_for: TlsFor = plain) -> None:
+        self.limits = limits or Limits()
+        self.tls_for = tls_for
+        self._idle: dict[tuple, list[UpstreamConnection]] = {}
+        self.opened = 0  # connections ever opened (for tests and stats)
+        self._sweeper: asyncio.TimerHandle | None = None
+
+    def uses_tls(self, ep: Endpoint) -> bool:
+        return self.tls_for(ep)[0] is not None
+
+    async def acquire(self, ep: Endpoint) -> UpstreamConnection:
+        """An idle connection to `ep`, else a new one. Raises ConnectFailed."""
+        ctx, server_name = self.tls_for(ep)
+        key = (ep.host, ep.port, ctx, server_name)
+        idle = self._idle.get(key)
+        while idle:
+            conn = idle.pop()
+            if not conn.closed and not conn.transport.is_closing():
+                conn.reused = True
+                return conn
+        return await self.connect(ep, key, ctx, server_name)
+
+    async def connect(self, ep: Endpoint, key: tuple, ctx: ssl.SSLContext | None,
+                      server_name: str) -> UpstreamConnection:
+        loop = asyncio.get_running_loop()
+        try:
+            _, conn = await asyncio.wait_for(
+                loop.create_connection(
+                    lambda: UpstreamConnection(key, self._lost), ep.host, ep.port,
+                    ssl=ctx, server_hostname=(server_name or ep.host) if ctx is not None else None,
+                ),
+                self.limits.connect_timeout_s,
+            )
+        except asyncio.TimeoutError:
+            raise ConnectFailed(
+                f"connect to {ep.address} timed out after {self.limits.connect_timeout_s:g} s") from None
+        except ssl.SSLError as exc:
+            raise ConnectFailed(f"TLS handshake with {ep.address} failed: {exc.reason or exc}") from None
+        except OSError as exc:
+            raise ConnectFailed(f"connect to {ep.address} failed: {exc.strerror or exc}") from None
+        self.opened += 1
+        return conn
+
+    async def fresh(self, ep: Endpoint) -> UpstreamConnection:
+        """A new connection, never an idle one (after a stale idle connection failed)."""
+        ctx, server_name = self.tls_for(ep)
+        return await self.connect(ep, (ep.host, ep.port, ctx, server_name), ctx, server_name)
+
+    def release(self, conn: UpstreamConnection) -> None:
+        """Back to the pool if it can carry another exchange, else closed."""
+        if not conn.reusable:
+            conn.close()
+            return
+        idle = self._idle.setdefault(conn.key, [])
+        if len(idle) >= self.limits.pool_max_idle_per_endpoint:
+            conn.close()
+            return
+        loop = asyncio.get_running_loop()
+        conn.idle_since = loop.time()
+        idle.append(conn)
+        if self._sweeper is None:
+            self._sweeper = loop.call_later(self._tick_s, self._sweep)
+
+    @property
+    def _tick_s(self) -> float:
+        return min(5.0, max(0.02, self.limits.idle_timeout_s / 4))
+
+    def _sweep(self) -> None:
+        """Close connections idle for longer than the idle timeout (at most a tick late)."""
+        loop = asyncio.get_running_loop()
+        oldest = loop.time() - self.limits.idle_timeout_s
+        for key, idle in list(self._idle.items()):
+            # most recently used last: the stale ones are at the front
+            while idle and idle[0].idle_since <= oldest:
+                idle.pop(0).close()
+            if not idle:
+                del self._idle[key]
+        self._sweeper = loop.call_later(self._tick_s, self._sweep) if self._idle else None
+
+    def _lost(self, conn: UpstreamConnection) -> None:
+        idle = self._idle.get(conn.key)
+        if idle and conn in idle:
+            idle.remove(conn)
+            if not idle:
+                del self._idle[conn.key]
+
+    def idle_count(self) -> int:
+        return sum(len(v) for v in self._idle.values())
+
+    def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
+        for idle in list(self._idle.values()):
+            for conn in list(idle):
+                conn.close()
+        self._idle.clear()

@@ -1,0 +1,1 @@
+"""Sample apps the embedded federation runs as Workloads."""

@@ -1,0 +1,241 @@
+"""The outbound proxy on real sockets: per-request balancing, keep-alive pools,
+retries, 502/503/504 bodies, streaming, gateway hops."""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+
+import aiohttp
+
+from proxy.events import TapFilter
+from proxy.http1.server import Request, Response
+from proxy.samples.echo import serve_echo
+from tests.proxy.http_support import (
+    config, data_plane, dead_port, endpoint, gateway_rule, read_head, read_response, route, text_handler, upstreams,
+    url,
+)
+
+HOST = {"Host": "httpbin.httpbin:8080"}
+
+
+def one_route(*ports: int, cluster: str = "c1", **extra) -> dict:
+    return config(cluster, [route("httpbin", "httpbin", 8080, [[(cluster, [endpoint(p, cluster) for p in ports])]],
+                                  **extra)])
+
+
+async def get(session: aiohttp.ClientSession, plane, path: str = "/", **kw) -> tuple[int, str]:
+    async with session.get(url(plane, "outbound", path), headers=kw.pop("headers", HOST), **kw) as r:
+        return r.status, await r.text()
+
+
+async def test_each_request_on_one_client_connection_is_balanced():
+    async with upstreams(text_handler("a"), text_handler("b")) as (a, b):
+        async with data_plane("c1", one_route(a.port, b.port, balancer="round-robin")) as plane:
+            reader, writer = await asyncio.open_connection(*plane.servers["outbound"].address)
+            answers = []
+            for _ in range(10):
+                writer.write(b"GET / HTTP/1.1\r\nHost: httpbin.httpbin:8080\r\n\r\n")
+                answers.append((await read_response(reader))[2])
+            writer.close()
+            assert sorted(set(answers)) == [b"a\n", b"b\n"]
+            assert answers.count(b"a\n") == 5
+
+
+async def test_upstream_connections_are_kept_alive_and_reused():
+    async with upstreams(text_handler("a")) as (a,):
+        async with data_plane("c1", one_route(a.port)) as plane, aiohttp.ClientSession() as s:
+            for _ in range(30):
+                assert await get(s, plane) == (200, "a\n")
+            assert a.connections == 1
+            assert plane.pools.opened == 1
+
+
+async def test_idempotent_requests_are_retried_away_from_a_dead_endpoint():
+    async with upstreams(text_handler("alive")) as (alive,):
+        async with data_plane("c1", one_route(dead_port(), alive.port, balancer="round-robin")) as plane, \
+                aiohttp.ClientSession() as s:
+            results = [await get(s, plane) for _ in range(20)]
+            assert results == [(200, "alive\n")] * 20
+            dead = [e for e in plane.health.snapshot() if e["address"] != f"127.0.0.1:{alive.port}"]
+            assert dead[0]["failures"] + dead[0]["ejections"] >= 1
+
+
+async def test_put_with_a_body_is_retried_with_its_body():
+    server = await serve_echo("127.0.0.1", 0, message="x")
+    try:
+        async with data_plane("c1", one_route(dead_port(), server.address[1], balancer="round-robin")) as plane, \
+                aiohttp.ClientSession() as s:
+            for i in range(10):
+                async with s.put(url(plane, "outbound"), headers=HOST, data=b"data-%d" % i) as r:
+                    assert (r.status, await r.read()) == (200, b"data-%d" % i)
+    finally:
+        await server.shutdown(0.5)
+
+
+async def test_post_is_not_retried_and_gets_502_naming_the_failure():
+    port = dead_port()
+    async with data_plane("c1", one_route(port)) as plane, aiohttp.ClientSession() as s:
+        async with s.post(url(plane, "outbound"), headers=HOST, data=b"x") as r:
+            assert r.status == 502
+            assert f"connect to 127.0.0.1:{port} failed" in await r.text()
+
+
+async def test_unroutable_is_503_with_the_reason():
+    cfg = config("c1", [route("httpbin", "httpbin", 8080, [])])
+    async with data_plane("c1", cfg) as plane, aiohttp.ClientSession() as s:
+        status, text = await get(s, plane)
+        assert status == 503
+        assert text.startswith("no local endpoints for httpbin.httpbin:8080")
+        status, text = await get(s, plane, headers={"Host": "nope.nowhere"})
+        assert (status, text) == (503, "no route for nope.nowhere: not a service known in cluster c1\n")
+
+
+async def test_slow_upstream_gets_504_after_the_route_timeout():
+    async def slow(req: Request, resp: Response) -> None:
+        await asyncio.sleep(1.0)
+        resp.send(200, [], b"late")
+
+    async with upstreams(slow) as (up,):
+        async with data_plane("c1", one_route(up.port, timeout_ms=200)) as plane, aiohttp.ClientSession() as s:
+            status, text = await get(s, plane)
+            assert status == 504
+            assert text == f"upstream 127.0.0.1:{up.port} did not answer within 200 ms\n"
+
+
+async def test_upstream_5xx_is_passed_on_and_counts_against_the_endpoint():
+    server = await serve_echo("127.0.0.1", 0, message="x", error_rate=1.0)
+    try:
+        async with data_plane("c1", one_route(server.address[1])) as plane, aiohttp.ClientSession() as s:
+            assert await get(s, plane) == (500, "injected error\n")
+            (snap,) = plane.health.snapshot()
+            assert snap["failures"] == 1
+    finally:
+        await server.shutdown(0.5)
+
+
+async def test_chunked_bodies_stream_both_ways():
+    server = await serve_echo("127.0.0.1", 0, message="x")
+    try:
+        async with data_plane("c1", one_route(server.address[1])) as plane:
+            reader, writer = await asyncio.open_connection(*plane.servers["outbound"].address)
+            writer.write(b"POST / HTTP/1.1\r\nHost: httpbin.httpbin:8080\r\nTransfer-Encoding: chunked\r\n\r\n"
+                         b"3\r\nabc\r\n")
+            await writer.drain()
+            await asyncio.sleep(0.05)
+            writer.write(b"4\r\ndefg\r\n0\r\n\r\n")
+            status, headers, body = await read_response(reader)
+            assert (status, headers["transfer-encoding"], body) == (200, "chunked", b"abcdefg")
+            writer.close()
+    finally:
+        await server.shutdown(0.5)
+
+
+async def test_large_body_passes_through_intact():
+    server = await serve_echo("127.0.0.1", 0, message="x")
+    payload = hashlib.sha256(b"seed").digest() * (8 * 1024 * 1024 // 32)  # 8 MiB
+    try:
+        async with data_plane("c1", one_route(server.address[1])) as plane, aiohttp.ClientSession() as s:
+            async with s.put(url(plane, "outbound"), headers=HOST, data=payload) as r:
+                assert r.status == 200
+                assert hashlib.sha256(await r.read()).digest() == hashlib.sha256(payload).digest()
+    finally:
+        await server.shutdown(0.5)
+
+
+async def test_head_and_expect_continue_through_the_proxy():
+    server = await serve_echo("127.0.0.1", 0, message="hello")
+    try:
+        async with data_plane("c1", one_route(server.address[1])) as plane:
+            reader, writer = await asyncio.open_connection(*plane.servers["outbound"].address)
+            writer.write(b"HEAD / HTTP/1.1\r\nHost: httpbin.httpbin:8080\r\n\r\n")
+            status, headers, _ = await read_response(reader, head_request=True)
+            assert (status, headers["content-length"]) == (200, "6")
+            writer.write(b"PUT / HTTP/1.1\r\nHost: httpbin.httpbin:8080\r\nContent-Length: 4\r\n"
+                         b"Expect: 100-continue\r\n\r\n")
+            assert (await read_head(reader))[0] == 100
+            writer.write(b"body")
+            status, _, body = await read_response(reader)
+            assert (status, body) == (200, b"body")
+            writer.close()
+    finally:
+        await server.shutdown(0.5)
+
+
+async def test_remote_endpoint_goes_through_the_gateway_with_the_path_prefix():
+    async with upstreams(text_handler("from c1")) as (up,):
+        gw_cfg = config("c1", gateway=[gateway_rule("/c1/httpbin-mesh", "httpbin", "httpbin", 8080,
+                                                    [endpoint(up.port, "c1")])])
+        async with data_plane("c1", gw_cfg, outbound=False, gateway=True) as c1:
+            gw_port = c1.servers["gateway"].address[1]
+            out_cfg = config("c2", [route("httpbin", "httpbin", 8080, [[("c1", [
+                endpoint(gw_port, "c1", gateway=True, prefix="/c1/httpbin-mesh")])]])])
+            async with data_plane("c2", out_cfg) as c2, aiohttp.ClientSession() as s:
+                headers = {**HOST, "x-meshtui-src-cluster": "forged"}
+                assert await get(s, c2, "/get?x=1", headers=headers) == (200, "from c1\n")
+        assert up.targets == [b"/get?x=1"]
+        # the plain-mode caller header was set by the outbound proxy, read and removed by the gateway
+        assert all(name.lower() != b"x-meshtui-src-cluster" for name, _ in up.headers[0])
+
+
+async def test_plain_mode_caller_header_is_not_forwarded_to_local_endpoints():
+    async with upstreams(text_handler("a")) as (a,):
+        async with data_plane("c1", one_route(a.port)) as plane, aiohttp.ClientSession() as s:
+            await get(s, plane, headers={**HOST, "X-Meshtui-Src-Cluster": "forged", "X-Keep": "1"})
+    names = [n.lower() for n, _ in a.headers[0]]
+    assert b"x-keep" in names and b"x-meshtui-src-cluster" not in names
+
+
+async def test_absolute_form_target_is_routed_by_its_authority():
+    async with upstreams(text_handler("a")) as (a,):
+        async with data_plane("c1", one_route(a.port)) as plane:
+            async with aiohttp.ClientSession() as s:
+                # aiohttp's proxy= sends the absolute form, as curl -x does
+                async with s.get("http://httpbin.httpbin:8080/p?q=1", proxy=url(plane, "outbound")) as r:
+                    assert (r.status, await r.text()) == (200, "a\n")
+    assert a.targets == [b"/p?q=1"]
+
+
+async def test_client_leaving_mid_request_ends_the_attempt_and_the_upstream_connection():
+    async def slow(req: Request, resp: Response) -> None:
+        await asyncio.sleep(2)
+        resp.send(200, [], b"late")
+
+    async with upstreams(slow) as (up,):
+        async with data_plane("c1", one_route(up.port)) as plane:
+            reader, writer = await asyncio.open_connection(*plane.servers["outbound"].address)
+            writer.write(b"GET / HTTP/1.1\r\nHost: httpbin.httpbin:8080\r\n\r\n")
+            await asyncio.sleep(0.2)
+            assert plane.health.snapshot()[0]["inflight"] == 1
+            writer.close()
+            await asyncio.sleep(0.2)
+            (snap,) = plane.health.snapshot()
+            assert (snap["inflight"], snap["failures"]) == (0, 0)
+            assert len(up.server.connections) == 0  # the upstream request was abandoned too
+
+
+async def test_tap_shows_each_attempt_and_proxy_answers():
+    async def drain(sub, n):
+        return [await asyncio.wait_for(sub.__anext__(), 5) for _ in range(n)]
+
+    async with upstreams(text_handler("alive")) as (alive,):
+        dead = dead_port()
+        cfg = config("c1", [
+            route("httpbin", "httpbin", 8080, [[("c1", [endpoint(dead, "c1")])], [("c1", [endpoint(alive.port, "c1")])]]),
+            route("empty", "httpbin", 8080, []),
+        ])
+        async with data_plane("c1", cfg) as plane, aiohttp.ClientSession() as s:
+            sub = plane.tap.subscribe(TapFilter())
+            status, text = await get(s, plane, headers={"Host": "empty.httpbin:8080"})
+            assert status == 503
+            init, end = await drain(sub, 2)
+            assert (init.kind, end.kind, init.id) == ("request_init", "response_end", end.id)
+            assert end.status == 503 and end.error + "\n" == text
+
+            assert await get(s, plane) == (200, "alive\n")  # the local tier's endpoint is dead: retried
+            events = await drain(sub, 5)
+            assert [e.kind for e in events] == ["request_init", "response_end", "request_init", "response_init",
+                                                "response_end"]
+            assert events[1].status == 0 and events[1].error.startswith(f"connect to 127.0.0.1:{dead} failed")
+            assert events[4].status == 200 and events[4].dst_endpoint == f"127.0.0.1:{alive.port}"
+            sub.close()
+
