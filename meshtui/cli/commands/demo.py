@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
 
@@ -48,7 +49,9 @@ async def run(args: argparse.Namespace) -> int:
             print(f"{name}: {load_scenario(name).description}")
         return 0
     scenario = load_scenario(args.scenario)
-    explicit = getattr(args, "state", None)
+    # an explicit --state or $MESHTUI_STATE is used as is; the bare default gets a folder per scenario
+    # so that a demo never mixes with the federation an operator keeps in the default state dir
+    explicit = getattr(args, "state", None) or os.environ.get("MESHTUI_STATE")
     state_dir = resolve_state_dir(explicit) if explicit else resolve_state_dir(None) / f"demo-{scenario.name}"
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
