@@ -1,12 +1,16 @@
 """HTTP data-plane benchmark: the outbound proxy and the cross-cluster path
-(outbound -> gateway) against nginx as a keep-alive reverse proxy, all on
-loopback, measured with wrk in the same run.
+(outbound -> gateway, plain and over mTLS with pooled connections) against
+nginx as a keep-alive reverse proxy, all on loopback, measured with wrk in the
+same run; prints what mTLS costs against the plain cross-cluster path.
 
-    python -m benchmarks.proxy [--duration 10] [--connections 50]
+    python -m benchmarks.proxy [--duration 10] [--connections 50] [--profile DIR]
 
 Needs wrk and nginx (`make tools`, i.e. sh .ci/install-tools). Prints
-requests/s, p50 and p99 per target, the ratio of requests/s to nginx, and the
-resident memory of each proxy process after its run.
+requests/s, p50 and p99 per target, the ratio of requests/s to nginx, the
+resident memory of each proxy process after its run, and the CPU time per
+request of the echo app and of the proxy processes (user + system, from
+/proc: less sensitive to a busy machine than requests/s). `--profile DIR`
+records each proxy target with py-spy (when installed) into DIR.
 """
 from __future__ import annotations
 
@@ -20,12 +24,20 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from controller.identity import IdentityAuthority
+from controller.reconcile.routes import spiffe_gateway_identity
+
 ROOT = Path(__file__).resolve().parents[1]
+MTLS_TARGET = "outbound->gateway mTLS"
+TAP_TARGET = "outbound proxy + tap"
+# what the embedded federation issues for this hop: the gateway's leaf, the caller's
+MTLS_LEAVES = (("cluster-1", "meshtui-system", "gateway"), ("cluster-2", "default", "default"))
 TOKEN = "bench"
 HOST = "httpbin.httpbin:8080"
 
@@ -66,6 +78,9 @@ class Result:
     p99_ms: float
     errors: int
     rss_kib: int | None
+    echo_cpu_us: float  # CPU time of the echo app per request
+    cpu_us: float | None  # CPU time of the proxy (nginx, ours) per request
+    tap_events: int | None = None  # events the tap subscriber received during the run
 
 
 def free_port() -> int:
@@ -124,6 +139,39 @@ def rss_kib(*pids: int) -> int:
     return total
 
 
+def cpu_s(*pids: int) -> float:
+    """User + system CPU seconds used so far by these processes."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
+class TapReader:
+    """A tap subscriber (GET /tap on an admin port, no filter) reading the NDJSON
+    stream as fast as it comes, in a thread, for as long as it is open."""
+
+    def __init__(self, admin: str) -> None:
+        host, port = admin.rsplit(":", 1)
+        self.sock = socket.create_connection((host, int(port)), timeout=5)
+        self.sock.sendall(b"GET /tap HTTP/1.1\r\nHost: bench\r\n\r\n")
+        self.events = 0
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        self.sock.settimeout(None)
+        while data := self.sock.recv(1 << 16):
+            self.events += data.count(b"\n")
+
+    def close(self) -> None:
+        self.sock.shutdown(socket.SHUT_RDWR)
+        self.thread.join(5)
+        self.sock.close()
+
+
 def children(pid: int) -> list[int]:
     path = Path(f"/proc/{pid}/task/{pid}/children")
     return [int(p) for p in path.read_text().split()] if path.exists() else []
@@ -161,7 +209,18 @@ def stop(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
-def run(duration: int, connections: int) -> list[Result]:
+def profiled(pid: int, out: Path, duration: int) -> subprocess.Popen | None:
+    """py-spy recording a process for `duration` seconds; None without py-spy."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    if not os.access(spy, os.X_OK):
+        print("--profile: py-spy not found (pip install py-spy)", file=sys.stderr)
+        return None
+    return subprocess.Popen([spy, "record", "--native", "-d", str(duration), "-r", "250", "-f", "speedscope",
+                             "-o", str(out), "-p", str(pid)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def run(duration: int, connections: int, profile: Path | None = None) -> list[Result]:
     nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if os.access("/usr/sbin/nginx", os.X_OK) else None)
     if shutil.which("wrk") is None or nginx is None:
         raise SystemExit("benchmarks/proxy.py needs wrk and nginx: run `make tools` (sh .ci/install-tools)")
@@ -198,18 +257,57 @@ def run(duration: int, connections: int) -> list[Result]:
             put_config(c2["admin"], route_config("cluster-2", "cluster-1", [
                 endpoint(gw_port, "cluster-1", gateway=True, path_prefix="/cluster-1/httpbin-mesh")]))
 
+            # the same hop over mTLS, with the leaves the embedded federation issues
+            ca = IdentityAuthority(tmp)
+            for cluster, namespace, account in MTLS_LEAVES:
+                ca.leaf(cluster, namespace, account)
+            leaves = Path(tmp, "identity", "leaves")
+            c1t = {k: f"127.0.0.1:{free_port()}" for k in ("gateway", "admin")}
+            p1t = start_ready(["-m", "proxy", "--cluster", "cluster-1", "--admin-token", TOKEN,
+                               *(f"--{k}={v}" for k, v in c1t.items()), f"--tls-dir={leaves / 'cluster-1'}",
+                               "--log-level", "WARNING"])
+            procs.append(p1t)
+            put_config(c1t["admin"], cfg1)
+            c2t = {k: f"127.0.0.1:{free_port()}" for k in ("outbound", "admin")}
+            p2t = start_ready(["-m", "proxy", "--cluster", "cluster-2", "--admin-token", TOKEN,
+                               *(f"--{k}={v}" for k, v in c2t.items()), f"--tls-dir={leaves / 'cluster-2'}",
+                               "--log-level", "WARNING"])
+            procs.append(p2t)
+            put_config(c2t["admin"], route_config("cluster-2", "cluster-1", [
+                endpoint(int(c1t["gateway"].rsplit(":", 1)[1]), "cluster-1", gateway=True,
+                         path_prefix="/cluster-1/httpbin-mesh",
+                         server_identity=spiffe_gateway_identity(ca.trust_domain, "cluster-1"))]))
+
+            echo_pid = procs[0].pid
             targets = [
-                ("echo app, direct", f"http://127.0.0.1:{echo_port}/", "echo", lambda: None),
-                ("nginx reverse proxy", f"http://127.0.0.1:{nginx_port}/", "echo",
-                 lambda: rss_kib(ngx.pid, *children(ngx.pid))),
-                ("outbound proxy", f"http://{c1['outbound']}/", HOST, lambda: rss_kib(p1.pid)),
-                ("outbound -> gateway", f"http://{c2['outbound']}/", HOST,
-                 lambda: rss_kib(p2.pid) + rss_kib(p1.pid)),
+                ("echo app, direct", f"http://127.0.0.1:{echo_port}/", "echo", []),
+                ("nginx reverse proxy", f"http://127.0.0.1:{nginx_port}/", "echo", [ngx.pid, *children(ngx.pid)]),
+                ("outbound proxy", f"http://{c1['outbound']}/", HOST, [p1.pid]),
+                (TAP_TARGET, f"http://{c1['outbound']}/", HOST, [p1.pid]),
+                ("outbound -> gateway", f"http://{c2['outbound']}/", HOST, [p2.pid, p1.pid]),
+                (MTLS_TARGET, f"http://{c2t['outbound']}/", HOST, [p2t.pid, p1t.pid]),
             ]
-            for name, url, host, rss in targets:
+            for name, url, host, pids in targets:
                 wrk(url, host=host, duration=1, connections=connections)  # warm up pools and caches
+                spies = []
+                if profile is not None and pids and pids[0] in (p1.pid, p2.pid, p2t.pid):
+                    for pid in pids:
+                        out = profile / f"{name.replace(' ', '').replace('->', '-')}-{pid}.speedscope.json"
+                        spies.append(profiled(pid, out, duration))
+                tap = TapReader(c1["admin"]) if name == TAP_TARGET else None
+                cpu0 = cpu_s(echo_pid, *pids), cpu_s(echo_pid)
                 rps, p50, p99, errors = wrk(url, host=host, duration=duration, connections=connections)
-                results.append(Result(name, rps, p50, p99, errors, rss()))
+                cpu1 = cpu_s(echo_pid, *pids), cpu_s(echo_pid)
+                if tap is not None:
+                    tap.close()
+                for spy in spies:
+                    if spy is not None:
+                        spy.wait(30)
+                n = rps * duration
+                echo_us = (cpu1[1] - cpu0[1]) / n * 1e6
+                proxy_us = ((cpu1[0] - cpu0[0]) - (cpu1[1] - cpu0[1])) / n * 1e6 if pids else None
+                results.append(Result(name, rps, p50, p99, errors, rss_kib(*pids) if pids else None,
+                                      echo_us, proxy_us, tap.events if tap is not None else None))
         finally:
             for proc in reversed(procs):
                 stop(proc)
@@ -220,12 +318,26 @@ def report(results: list[Result], duration: int, connections: int) -> str:
     ref = next(r for r in results if r.name.startswith("nginx"))
     lines = [
         f"wrk -t1 -c{connections} -d{duration}s, loopback, {os.cpu_count()} cores shared by wrk, app and proxies",
-        f"{'target':<22} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'vs nginx':>9} {'RSS MiB':>8}",
+        f"{'target':<22} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'vs nginx':>9} {'RSS MiB':>8} "
+        f"{'echo us/req':>11} {'proxy us/req':>12}",
     ]
     for r in results:
         rss = f"{r.rss_kib / 1024:.1f}" if r.rss_kib is not None else "-"
+        cpu = f"{r.cpu_us:.0f}" if r.cpu_us is not None else "-"
         lines.append(f"{r.name:<22} {r.rps:>9.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} {r.errors:>7} "
-                     f"{r.rps / ref.rps:>8.2f}x {rss:>8}")
+                     f"{r.rps / ref.rps:>8.2f}x {rss:>8} {r.echo_cpu_us:>11.0f} {cpu:>12}")
+    outbound = next((r for r in results if r.name == "outbound proxy"), None)
+    tapped = next((r for r in results if r.name == TAP_TARGET), None)
+    if outbound is not None and tapped is not None:
+        cost = 1 - tapped.rps / outbound.rps
+        lines.append(f"a tap subscriber ({tapped.tap_events} events read) costs {cost:.1%} of the outbound "
+                     f"proxy's requests/s (goal: under 10%: {'MET' if cost < 0.10 else 'NOT MET'})")
+    plain = next((r for r in results if r.name == "outbound -> gateway"), None)
+    mtls = next((r for r in results if r.name == MTLS_TARGET), None)
+    if plain is not None and mtls is not None:
+        cost = 1 - mtls.rps / plain.rps
+        lines.append(f"mTLS costs {cost:.1%} of the plain cross-cluster requests/s (goal: under 15%: "
+                     f"{'MET' if cost < 0.15 else 'NOT MET'})")
     return "\n".join(lines)
 
 
@@ -233,8 +345,12 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--duration", type=int, default=10, help="seconds per measured target (default 10)")
     p.add_argument("--connections", type=int, default=50, help="wrk connections (default 50)")
+    p.add_argument("--profile", type=Path, default=None, metavar="DIR",
+                   help="record the proxies with py-spy into DIR (speedscope files)")
     args = p.parse_args(argv)
-    results = run(args.duration, args.connections)
+    if args.profile is not None:
+        args.profile.mkdir(parents=True, exist_ok=True)
+    results = run(args.duration, args.connections, args.profile)
     print(report(results, args.duration, args.connections))
     return 0
 

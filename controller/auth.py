@@ -18,7 +18,7 @@ TOKENS_FILE = "tokens.json"
 
 
 def new_token() -> str:
-    return secrets.token_urlsafe(32)
+    return "mt_" + secrets.token_urlsafe(32)  # never starts with "-", so `--token T` always parses
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from typing import Any, AsyncIterator, Protocol
 from controller.checks import resource_checks
 from controller.errors import Forbidden
 from controller.interface import AuditEntry, CheckResult, Controller, GoldenRow, WatchEvent
+from controller.kube.backend import KubeBackend
 from controller.model import resolve_kind
 from controller.resources import ResourceCore
 from controller.settings import FederationSettings
@@ -36,6 +37,7 @@ class EmbeddedController(Controller):
     def __init__(self, state_dir: Path | None, core: ResourceCore, settings: FederationSettings, *, read_only: bool = False):
         self.state_dir = state_dir
         self.core = core
+        self.kube = KubeBackend(core)  # writes to Kubernetes-backed clusters go to their API servers
         self.settings = settings
         self.read_only = read_only
         self.dataplane: DataPlane | None = None
@@ -69,7 +71,7 @@ class EmbeddedController(Controller):
 
     async def apply(self, manifests, *, cluster=None, namespace=None, user: str = "", source: str = "input") -> list[dict[str, Any]]:
         self._writable("apply")
-        objs = await self.core.apply(manifests, cluster=cluster, namespace=namespace, source=source)
+        objs = await self.kube.apply(manifests, cluster=cluster, namespace=namespace, source=source)
         for o in objs:
             md = o["metadata"]
             self._record(user, "apply", o["kind"], md.get("cluster", ""), md.get("namespace", ""), md["name"], f"resourceVersion {md['resourceVersion']}")
@@ -83,7 +85,7 @@ class EmbeddedController(Controller):
 
     async def delete(self, kind, name, *, cluster=None, namespace=None, user: str = ""):
         self._writable("delete")
-        obj = await self.core.delete(kind, name, cluster=cluster, namespace=namespace)
+        obj = await self.kube.delete(kind, name, cluster=cluster, namespace=namespace)
         md = obj["metadata"]
         self._record(user, "delete", obj["kind"], md.get("cluster", ""), md.get("namespace", ""), md["name"])
         return obj
@@ -110,6 +112,7 @@ class EmbeddedController(Controller):
     # operations --------------------------------------------------------------------------
     async def checks(self) -> list[CheckResult]:
         out = resource_checks(self.core.state, self.core.status, self.core.imports)
+        out += self.kube.checks()
         if self.dataplane is not None:
             out += await self.dataplane.checks()
         return out
@@ -130,5 +133,6 @@ class EmbeddedController(Controller):
                 os.close(fd)
 
     async def close(self) -> None:
+        await self.kube.stop()
         if self.dataplane is not None:
             await self.dataplane.stop()

@@ -23,6 +23,7 @@ from controller.api.server import DRAIN_SECONDS
 from controller.auth import load_or_create_tokens
 from controller.embedded import EmbeddedController
 from controller.errors import Unavailable
+from controller.leader import LeaderOptions
 from controller.statefile import LOCK_WAIT_SECONDS, ControllerRecord, StoreLock, read_record, remove_record, write_record
 
 log = logging.getLogger("meshtui.controller")
@@ -75,7 +76,7 @@ def _loopback(host: str) -> bool:
 
 
 async def serve(state_dir: Path, stop: asyncio.Event, *, api: str = "127.0.0.1:0", tls: ssl.SSLContext | None = None,
-                drain_seconds: float = DRAIN_SECONDS) -> str:
+                drain_seconds: float = DRAIN_SECONDS, leader: LeaderOptions | None = None) -> str:
     """Run until `stop` is set; returns the URL it served."""
     host, port = parse_listen(api)
     running = read_record(state_dir)
@@ -87,17 +88,20 @@ async def serve(state_dir: Path, stop: asyncio.Event, *, api: str = "127.0.0.1:0
         controller = await EmbeddedController.open(state_dir)
         try:
             tokens = load_or_create_tokens(state_dir)
-            await start_dataplane(controller)
             server = ApiServer(build_app(controller, tokens), ssl=tls, drain_seconds=drain_seconds)
             url = await server.start(host, port)
             write_record(state_dir, ControllerRecord(url, os.getpid(), tls is not None))
             log.info("serving the API at %s (state %s, pid %d)", url, state_dir, os.getpid())
             if tls is None and not _loopback(host):
                 log.warning("the API listens on %s without TLS: bearer tokens cross the network in clear text", host)
+            # the data plane starts behind the API: a proxy that cannot start never hides the control plane
+            planes = asyncio.create_task(_start_planes(controller, leader))
             try:
                 await stop.wait()
                 log.info("stopping: no new connections; draining in-flight requests (up to %gs)", drain_seconds)
             finally:
+                planes.cancel()
+                await asyncio.gather(planes, return_exceptions=True)
                 remove_record(state_dir, os.getpid())
                 await server.stop()
         finally:
@@ -108,13 +112,24 @@ async def serve(state_dir: Path, stop: asyncio.Event, *, api: str = "127.0.0.1:0
     return url
 
 
-async def serve_until_signalled(state_dir: Path, *, api: str = "127.0.0.1:0", tls: ssl.SSLContext | None = None) -> None:
+async def _start_planes(controller: EmbeddedController, leader: LeaderOptions | None) -> None:
+    try:
+        await start_dataplane(controller)
+        await controller.kube.start(leader=leader)  # follow Kubernetes-backed clusters, if any
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("the data plane did not start; the API keeps serving")
+
+
+async def serve_until_signalled(state_dir: Path, *, api: str = "127.0.0.1:0", tls: ssl.SSLContext | None = None,
+                                leader: LeaderOptions | None = None) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
-        await serve(state_dir, stop, api=api, tls=tls)
+        await serve(state_dir, stop, api=api, tls=tls, leader=leader)
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)

@@ -29,6 +29,10 @@ IMPORT_API = "multicluster.flomesh.io/v1alpha1"
 FIRST_WORKLOAD_IP = 20
 
 
+def _unversioned(obj: Obj) -> Obj:
+    return {**obj, "metadata": {k: v for k, v in obj["metadata"].items() if k != "resourceVersion"}}
+
+
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
@@ -132,6 +136,32 @@ class ResourceCore:
             self.store.commit(changes, revision)
             self._after_write(changes, revision)
             return obj
+
+    async def sync_external(self, puts: list[Obj], deletes: list[ResourceKey]) -> int:
+        """Objects whose source of truth is a Kubernetes-backed cluster's API server (fed by
+        controller/kube/sync.py from its watches, and by users' writes there). They skip user
+        validation and admission: `puts` are normalized core objects (metadata.cluster set, uid
+        and creationTimestamp from Kubernetes; the core takes ownership). They are stored
+        durably like user writes, so a cluster's last known state outlives restarts and outages,
+        get the core's resourceVersion, and are reconciled like any write. Puts equal to the
+        stored object and deletes of absent keys are skipped; returns the changes committed."""
+        async with self.lock:
+            wanted = {key_of(o): o for o in puts}
+            changes: list[tuple[str, Obj]] = []
+            for key, obj in wanted.items():
+                old = self.store.objects.get(key)
+                if old is None or _unversioned(old) != _unversioned(obj):
+                    changes.append(("put", obj))
+            changes += [("delete", self.store.objects[k]) for k in dict.fromkeys(deletes) if k in self.store.objects and k not in wanted]
+            if not changes:
+                return 0
+            revision = self.store.revision + 1
+            for op, obj in changes:
+                if op == "put":
+                    obj["metadata"]["resourceVersion"] = str(revision)
+            self.store.commit(changes, revision)
+            self._after_write(changes, revision)
+            return len(changes)
 
     def _admit(self, obj: Obj, revision: int) -> Obj:
         key = key_of(obj)

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import json
+import os
 import random
+import socket
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -27,7 +29,7 @@ class FederationSettings:
                 return cls(**json.loads(path.read_text()))
             except (ValueError, TypeError) as e:
                 raise StoreCorrupt(f"{path} is corrupt ({e})") from None
-        settings = cls(loopback_base=loopback_base or DEFAULT_LOOPBACK)
+        settings = cls(loopback_base=loopback_base or os.environ.get("MESHTUI_LOOPBACK_BASE") or free_loopback_base())
         write_atomic(path, json.dumps(asdict(settings), indent=2).encode())
         return settings
 
@@ -35,3 +37,27 @@ class FederationSettings:
 def random_loopback_base() -> str:
     """A /16 inside 127.0.0.0/8 for a federation that must not collide with another on this machine."""
     return f"127.{random.randint(100, 250)}"
+
+
+def loopback_free(base: str) -> bool:
+    """Whether the first embedded cluster's proxy ports are free on <base>.11.1."""
+    from controller.reconcile.state import ADMIN_PORT, GATEWAY_PORT, OUTBOUND_PORT
+
+    for port in (OUTBOUND_PORT, GATEWAY_PORT, ADMIN_PORT):
+        with socket.socket() as s:
+            try:
+                s.bind((f"{base}.11.1", port))
+            except OSError:
+                return False
+    return True
+
+
+def free_loopback_base() -> str:
+    """127.0 (clusters on 127.0.11.1, 127.0.12.1, ...) unless another federation holds it, then a random /16."""
+    if loopback_free(DEFAULT_LOOPBACK):
+        return DEFAULT_LOOPBACK
+    for _ in range(20):
+        base = random_loopback_base()
+        if loopback_free(base):
+            return base
+    return random_loopback_base()

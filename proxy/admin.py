@@ -10,6 +10,11 @@ configuration it changes.
     GET  /endpoints   endpoint health
     PUT  /gateways    probe verdicts {"host:port": alive} or {"host:port": {"alive", "cluster", "latency_ms"}}
                       (bearer token)
+    GET  /tls         the mTLS identities in force: trust anchors, each leaf (identity, serial, expiry,
+                      the anchor it chains to), gateway handshakes; {"enabled": false} without --tls-dir
+    POST /tls/reload  re-read the --tls-dir (bearer token): after a renewal or a rotation step; answers
+                      like GET /tls plus "changed" (the identities reloaded); 500 naming the file when
+                      one cannot be loaded (the previous contexts stay in force)
 """
 from __future__ import annotations
 
@@ -31,6 +36,7 @@ from proxy.metrics import Metrics
 from proxy.routing.health import EndpointHealth
 from proxy.routing.table import RouteTable
 from proxy.tap import TapHub
+from proxy.tls import ProxyIdentities
 
 log = logging.getLogger(__name__)
 
@@ -138,8 +144,9 @@ class LiveConfig:
 
 class Admin:
     def __init__(self, *, live: LiveConfig, health: EndpointHealth, metrics: Metrics, tap: TapHub,
-                 token: str) -> None:
+                 token: str, identities: ProxyIdentities | None = None) -> None:
         self.live = live
+        self.identities = identities
         self.health = health
         self.metrics = metrics
         self.tap = tap
@@ -157,6 +164,8 @@ class Admin:
             web.get("/tap", self.get_tap),
             web.get("/endpoints", self.get_endpoints),
             web.put("/gateways", self.put_gateways),
+            web.get("/tls", self.get_tls),
+            web.post("/tls/reload", self.post_tls_reload),
         ])
         return app
 
@@ -226,6 +235,25 @@ class Admin:
             if cluster:
                 self.metrics.set_gateway(cluster, alive, latency)
         return web.json_response({"updated": len(verdicts)})
+
+    async def get_tls(self, request: web.Request) -> web.Response:
+        if self.identities is None:
+            return web.json_response({"enabled": False})
+        return web.json_response({"enabled": True, **self.identities.describe()})
+
+    async def post_tls_reload(self, request: web.Request) -> web.Response:
+        self._authorize(request)
+        if self.identities is None:
+            raise _text(400, "this proxy runs without --tls-dir: nothing to reload")
+        changed = self.identities.reload()
+        described = self.identities.describe()
+        errors = {name: i["error"] for name, i in described["identities"].items() if "error" in i}
+        if errors:
+            log.error("TLS reload: %s", "; ".join(f"{n}: {e}" for n, e in errors.items()))
+            return web.json_response({"enabled": True, "changed": changed, **described}, status=500)
+        if changed:
+            log.info("TLS reload: %s", ", ".join(changed))
+        return web.json_response({"enabled": True, "changed": changed, **described})
 
     async def get_tap(self, request: web.Request) -> web.StreamResponse:
         try:

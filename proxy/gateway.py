@@ -20,6 +20,9 @@ from proxy.config import GatewayRule
 from proxy.http1.relay import SRC_CLUSTER_HEADER, SRC_SA_HEADER, Destination, Relay
 from proxy.http1.server import Request, Response
 from proxy.outbound import RouteSource
+from proxy.routing.table import RouteTable
+
+_MAX_DESTINATIONS = 4096
 
 
 class Caller(NamedTuple):
@@ -83,8 +86,10 @@ class Gateway:
         self.relay = relay
         self.tls = tls  # the listener requires client certificates
         self.timeout_s = timeout_s  # for the local endpoint's response head
+        self._table: RouteTable | None = None
+        self._destinations: dict[tuple[int, str, str], Destination] = {}
 
-    async def __call__(self, req: Request, resp: Response) -> None:
+    def __call__(self, req: Request, resp: Response) -> None:
         path, q, query = req.target.partition(b"?")
         table = self.routes.table
         found = table.gateway_rule(path.decode("latin-1"))
@@ -108,20 +113,30 @@ class Gateway:
         if reason is not None:
             resp.send_text(403, reason)
             return
-        hash_key = src_cluster.encode() if rule.balancer == "hashing" else b""
-        choose_local = table.choose_local
+        self.relay.relay(req, resp, self._destination(table, rule, src_cluster, identity),
+                         rest.encode("latin-1") + q + query)
 
-        def pick(tried: frozenset[str]):
-            return choose_local(rule, hash_key=hash_key, exclude=tried)
-
-        await self.relay.relay(req, resp, Destination(
-            namespace=rule.namespace,
-            service=rule.service,
-            choose=pick,
-            target=rest.encode("latin-1") + q + query,
-            timeout_s=self.timeout_s,
-            authority=f"{rule.service}.{rule.namespace}:{rule.port}",
-            src_cluster=src_cluster,
-            src_identity=identity,
-        ))
+    def _destination(self, table: RouteTable, rule: GatewayRule, src_cluster: str, identity: str) -> Destination:
+        """Where a caller's requests for `rule` go in the current table (made once per caller)."""
+        if table is not self._table:
+            self._table = table
+            self._destinations = {}
+        key = (id(rule), src_cluster, identity)  # the table holds its rules while it is `_table`
+        dest = self._destinations.get(key)
+        if dest is None:
+            hash_key = src_cluster.encode() if rule.balancer == "hashing" else b""
+            choose_local = table.choose_local
+            dest = Destination(
+                namespace=rule.namespace,
+                service=rule.service,
+                choose=lambda tried: choose_local(rule, hash_key=hash_key, exclude=tried),
+                timeout_s=self.timeout_s,
+                authority=f"{rule.service}.{rule.namespace}:{rule.port}",
+                src_cluster=src_cluster,
+                src_identity=identity,
+            )
+            if len(self._destinations) >= _MAX_DESTINATIONS:
+                self._destinations.clear()
+            self._destinations[key] = dest
+        return dest
 

@@ -1,9 +1,16 @@
 """One proxy process: outbound proxy, gateway and admin port of one cluster.
 
     python -m proxy --cluster C [--outbound H:P] [--gateway H:P] [--admin H:P]
-                    [--config-file F] [--admin-token T | --admin-token-file F]
+                    [--config-file F] [--admin-token T | --admin-token-file F] [--tls-dir D]
 
 The admin token may also come from $MESHTUI_ADMIN_TOKEN.
+
+With --tls-dir (see proxy/tls/identities.py) every cross-cluster hop is mTLS: the gateway
+requires a client certificate from the trust bundle and takes the caller's cluster and
+service account from it; the outbound proxy presents the leaf of the caller's service
+account to remote gateways over pooled connections. The files are re-read on
+POST /tls/reload (admin token), which the controller sends after each renewal or rotation
+step; they are never polled.
 
 Each listener is optional. The config file, when present, is loaded at start
 (static stability: the last routes survive a restart without the controller)
@@ -36,8 +43,11 @@ from proxy.http1.runtime import install_uvloop, split_hostport
 from proxy.http1.server import HttpServer
 from proxy.metrics import Metrics
 from proxy.outbound import OutboundProxy
+from proxy.protocol_plane import ProtocolPlane  # h2-beyond: HTTP/2, gRPC, WebSocket, TCP
+from proxy.http2.settings import LongLived
 from proxy.routing.health import EndpointHealth
 from proxy.tap import TapHub
+from proxy.tls import ProxyIdentities, TLSDirError
 
 log = logging.getLogger("proxy")
 
@@ -47,11 +57,18 @@ TOKEN_ENV = "MESHTUI_ADMIN_TOKEN"
 
 class DataPlane:
     def __init__(self, settings: ListenSettings, *, config_file: str = "", tls_for: TlsFor = plain,
-                 gateway_ssl: ssl.SSLContext | None = None) -> None:
+                 gateway_ssl: ssl.SSLContext | None = None, longlived: LongLived | None = None) -> None:
         """`gateway_ssl`: the gateway's server context (client certificates required
-        for mTLS); `tls_for`: how to reach each upstream (see proxy.http1.pool)."""
+        for mTLS); `tls_for`: how to reach each upstream (see proxy.http1.pool). With
+        `settings.tls_dir` both come from the identities in that directory (raises
+        TLSDirError when it cannot serve the listeners asked for)."""
         self.settings = settings
         cluster = settings.cluster
+        self.identities: ProxyIdentities | None = None
+        if settings.tls_dir:
+            self.identities = ProxyIdentities(settings.tls_dir, gateway=bool(settings.gateway),
+                                              outbound=bool(settings.outbound))
+            tls_for, gateway_ssl = self.identities.tls_for, self.identities.gateway_context
         self.health = EndpointHealth()
         self.metrics = Metrics(cluster)
         self.tap = TapHub()
@@ -59,8 +76,12 @@ class DataPlane:
         self.pools = Pools(settings.limits, tls_for)
         self.gateway_ssl = gateway_ssl
         self.admin = Admin(live=self.live, health=self.health, metrics=self.metrics, tap=self.tap,
-                           token=settings.admin_token)
+                           token=settings.admin_token, identities=self.identities)
         self.servers: dict[str, HttpServer] = {}
+        # h2-beyond: the listeners also speak HTTP/2 (see proxy/protocol_plane.py)
+        self.protocols = ProtocolPlane(cluster=cluster, live=self.live, health=self.health, metrics=self.metrics,
+                                       tap=self.tap, identities=self.identities, limits=settings.limits,
+                                       longlived=longlived)
         self._runner: web.AppRunner | None = None
         self.admin_address: tuple[str, int] | None = None
 
@@ -79,14 +100,15 @@ class DataPlane:
         limits = s.limits
         try:
             if s.outbound:
-                handler = OutboundProxy(cluster=s.cluster, routes=self.live, relay=self._relay("outbound", False))
-                self.servers["outbound"] = await HttpServer(handler, limits=limits).listen(*split_hostport(s.outbound))
+                handler = OutboundProxy(cluster=s.cluster, routes=self.live, relay=self._relay("outbound", False),
+                                        identities=self.identities)
+                self.servers["outbound"] = await self.protocols.server("outbound", handler).listen(*split_hostport(s.outbound))
             if s.gateway:
                 tls = self.gateway_ssl is not None
                 handler = Gateway(cluster=s.cluster, routes=self.live, relay=self._relay("gateway", tls), tls=tls,
                                   timeout_s=limits.request_timeout_s)
-                self.servers["gateway"] = await HttpServer(handler, limits=limits, ssl_context=self.gateway_ssl
-                                                           ).listen(*split_hostport(s.gateway))
+                self.servers["gateway"] = await self.protocols.server("gateway", handler, ssl_context=self.gateway_ssl
+                                                                     ).listen(*split_hostport(s.gateway))
             if s.admin:
                 self._runner = web.AppRunner(self.admin.app(), handler_cancellation=True, access_log=None,
                                              shutdown_timeout=1.0)
@@ -113,6 +135,7 @@ class DataPlane:
         await asyncio.gather(*(srv.wait_closed(grace_s) for srv in self.servers.values()))
         self.servers.clear()
         self.pools.close()
+        self.protocols.close()
         await self.live.flush()
         if self._runner is not None:
             await self._runner.cleanup()
@@ -155,6 +178,10 @@ def main(argv: list[str] | None = None) -> int:
                    help=f"bearer token for admin writes (visible in the process list: prefer "
                         f"--admin-token-file or ${TOKEN_ENV})")
     p.add_argument("--admin-token-file", default="", metavar="FILE", help="file holding the admin token")
+    p.add_argument("--tls-dir", default="", metavar="DIR",
+                   help="mTLS identities: DIR/<namespace>/<service-account>/{cert,key,bundle}.pem "
+                        "(meshtui-system/gateway for the gateway, default/default and the callers' accounts "
+                        "for the outbound proxy)")
     p.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     args = p.parse_args(argv)
     for flag in ("outbound", "gateway", "admin"):
@@ -171,10 +198,13 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = ListenSettings(cluster=args.cluster, outbound=args.outbound, gateway=args.gateway,
-                              admin=args.admin, admin_token=token)
+                              admin=args.admin, admin_token=token, tls_dir=args.tls_dir)
     install_uvloop()
     try:
         asyncio.run(run(settings, args.config_file))
+    except TLSDirError as exc:
+        print(f"proxy: {exc}", file=sys.stderr)
+        return 1
     except OSError as exc:
         print(f"proxy: cannot listen: {exc.strerror or exc}", file=sys.stderr)
         return 1

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Awaitable, Callable
@@ -22,8 +21,7 @@ from controller.auth import load_or_create_tokens
 from controller.embedded import EmbeddedController
 from controller.federation import EmbeddedFederation
 from controller.headless import LOCK_WAIT_SECONDS
-from controller.reconcile.state import ADMIN_PORT, GATEWAY_PORT, LOOPBACK_ANNOTATION, OUTBOUND_PORT
-from controller.settings import DEFAULT_LOOPBACK, random_loopback_base
+from controller.reconcile.state import LOOPBACK_ANNOTATION
 from controller.statefile import ControllerRecord, StoreLock, remove_record, write_record
 
 from .client import outbound_address
@@ -42,17 +40,6 @@ class DemoInfo:
     clusters: dict[str, dict]  # name -> runtime status
 
 
-def loopback_free(base: str) -> bool:
-    """Whether the first embedded cluster's proxy ports are free on <base>.11.1."""
-    for port in (OUTBOUND_PORT, GATEWAY_PORT, ADMIN_PORT):
-        with socket.socket() as s:
-            try:
-                s.bind((f"{base}.11.1", port))
-            except OSError:
-                return False
-    return True
-
-
 async def run_demo(state_dir: Path, scenario: Scenario, *, stop: asyncio.Event, api: str = "127.0.0.1:0",
                    loopback_base: str | None = None,
                    ui: Callable[[EmbeddedController], Awaitable[None]] | None = None,
@@ -63,8 +50,6 @@ async def run_demo(state_dir: Path, scenario: Scenario, *, stop: asyncio.Event, 
     await asyncio.to_thread(lock.acquire, LOCK_WAIT_SECONDS)
     try:
         fresh = not (state_dir / "federation.json").exists()
-        if fresh and loopback_base is None:
-            loopback_base = DEFAULT_LOOPBACK if loopback_free(DEFAULT_LOOPBACK) else random_loopback_base()
         controller = await EmbeddedController.open(state_dir, loopback_base=loopback_base if fresh else None)
         async with aiohttp.ClientSession() as session:
             try:

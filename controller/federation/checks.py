@@ -2,12 +2,47 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timezone
 
+from controller.checks import certificate_checks, import_checks, link_checks, trust_checks
+from controller.errors import NotFound
 from controller.interface import CheckResult
 
 from .admin import AdminError
 
 GROUP = "data plane"
+
+
+async def identity_checks(runtime) -> list[CheckResult]:
+    """Certificates on disk, what every running proxy loaded, and the links' credentials."""
+    if runtime.identities is None:
+        return [CheckResult("identity", "mTLS on every cross-cluster hop", False,
+                            "the embedded federation runs without identities (mtls=False)",
+                            "run it with mTLS (the default)")]
+    errors = [e for e in (runtime.identity_error, runtime.renew_error) if e]
+    if errors:
+        return [CheckResult("identity", "identities are issued and renewed", False, "; ".join(errors),
+                            "see the controller's log; is the state dir writable?")]
+    try:
+        report = await asyncio.to_thread(runtime.identities.report)
+    except NotFound as e:
+        return [CheckResult("identity", "a trust anchor exists", False, str(e), "start the federation")]
+
+    async def loaded(cluster: str) -> tuple[str, dict | str]:
+        try:
+            return cluster, await runtime.proxies[cluster].admin.tls()
+        except AdminError as e:
+            return cluster, str(e)
+
+    proxies = dict(await asyncio.gather(*(loaded(c) for c, p in sorted(runtime.proxies.items()) if p.proc.ready)))
+    return certificate_checks(report, datetime.now(timezone.utc)) + trust_checks(report, proxies, runtime.controller.core.list("Link"))
+
+
+def gateway_checks(runtime) -> list[CheckResult]:
+    """Links and imports as the gateway probes see them."""
+    core = runtime.controller.core
+    alive = {c: s.alive for c, s in (runtime.prober.states.items() if runtime.prober else ()) if s.checked}
+    return link_checks(core.list("Link")) + import_checks(core.imports, core.state.cluster_by_key(), alive)
 
 
 async def dataplane_checks(runtime) -> list[CheckResult]:
@@ -46,4 +81,4 @@ async def dataplane_checks(runtime) -> list[CheckResult]:
     out.append(CheckResult(GROUP, "every workload replica is ready", not unready,
                            "; ".join(unready) or f"{len(runtime.replicas)} replicas ready",
                            "see the replica's log under <state>/workloads/" if unready else "", warning=bool(unready)))
-    return out
+    return await identity_checks(runtime) + out + gateway_checks(runtime)

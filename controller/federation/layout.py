@@ -10,9 +10,15 @@ from __future__ import annotations
 import ipaddress
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from controller.reconcile.state import (ADDRESSES_ANNOTATION, ADMIN_PORT, GATEWAY_PORT, LOOPBACK_ANNOTATION,
                                         OUTBOUND_PORT, FederationState)
+
+
+def proxy_dir(state_dir: Path, cluster: str) -> Path:
+    """<state>/proxies/<cluster>/: config.json, token (the admin bearer token), pid record, log."""
+    return Path(state_dir) / "proxies" / cluster
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,10 +29,11 @@ class ProxyPlan:
     admin: str
     note: str = ""  # set when the Cluster's gatewayHost cannot be served on this machine
 
-    def argv(self, config_file: str, token: str, python: str = sys.executable) -> tuple[str, ...]:
+    def argv(self, config_file: str, token: str, python: str = sys.executable, tls_dir: str = "") -> tuple[str, ...]:
+        """`tls_dir`: the cluster's leaves (mTLS on every cross-cluster hop); empty = plain."""
         return (python, "-m", "proxy", "--cluster", self.cluster, "--outbound", self.outbound,
                 "--gateway", self.gateway, "--admin", self.admin, "--config-file", config_file,
-                f"--admin-token={token}")
+                f"--admin-token={token}", *((f"--tls-dir={tls_dir}",) if tls_dir else ()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +57,7 @@ class ReplicaPlan:
         return f"{self.ip}:{self.port}"
 
     def argv(self, python: str = sys.executable) -> tuple[str, ...]:
-        argv = [python, "-m", f"proxy.samples.{self.app}", "--listen", self.address, "--cluster", self.cluster,
+        argv = [python, "-m", f"proxy.samples.{self.app.replace('-', '_')}", "--listen", self.address, "--cluster", self.cluster,
                 "--error-rate", repr(self.error_rate), "--latency-ms", str(self.latency_ms)]
         if self.message:
             argv.append(f"--message={self.message}")

@@ -161,6 +161,9 @@ class Supervised:
         self._proc: asyncio.subprocess.Process | None = None
 
     def start(self) -> None:
+        """Start (or, after stop(), start again) and keep it running."""
+        self._stopping = False
+        self.stopped.clear()
         self._task = asyncio.create_task(self._run(), name=self.spec.name)
 
     async def wait_ready(self, timeout_s: float = READY_TIMEOUT_S) -> bool:

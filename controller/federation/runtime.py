@@ -7,7 +7,15 @@ on this machine, driven by the resource core (the `DataPlane` of controller/embe
 - Routes: after every write (debounced by DEBOUNCE_S) the configuration of each cluster whose
   routes may differ is computed, stripped of replicas that are not ready (readiness.py) and
   PUT to its proxy; each proxy's acknowledged version is kept for `checks()`.
-- Gateway probes (probes.py), metrics scraping (controller/metrics) and tap fan-in (tapfanin.py).
+- Identities (identities.py, on by default): every proxy runs with --tls-dir, so every
+  cross-cluster hop is mTLS. Leaves are issued before a proxy starts and when a Workload
+  brings a new service account, renewed on a timer (`renew_every_s`) well before expiry;
+  a proxy whose files changed gets POST /tls/reload. `meshtui identity rotate-anchor` rotates
+  the trust anchor from another process under the same lock (controller/identity/rotation.py);
+  the renewal tick notices the new anchor for the Clusters' status.
+- Gateway probes (probes.py) feed every proxy (PUT /gateways when a verdict changes, and the
+  latency of each success), the Cluster's status and each Link's status (links/status.py);
+  metrics scraping (controller/metrics) and tap fan-in (tapfanin.py).
 - Runtime status: each Cluster's status says where its outbound proxy, gateway and admin port
   listen and whether they are up, the gateway's probe verdict and the routes version its proxy
   runs; each Workload's status has replicas / readyReplicas.
@@ -30,8 +38,9 @@ from typing import AsyncIterator
 
 import aiohttp
 
-from controller.errors import InvalidResource, NotFound
+from controller.errors import InvalidResource, MeshError, NotFound
 from controller.interface import CheckResult, GoldenRow
+from controller.links.status import link_status
 from controller.metrics import MetricsScraper
 from controller.store.atomic import ensure_private_dir, write_atomic
 from proxy.config import ProxyConfig
@@ -39,7 +48,8 @@ from proxy.events import TapDropped, TapEvent, TapFilter
 
 from .admin import AdminError, ProxyAdmin
 from .checks import dataplane_checks
-from .layout import ProxyPlan, ReplicaPlan, proxy_plans, replica_plans
+from .identities import FederationIdentities, Wanted, wanted_identities
+from .layout import ProxyPlan, ReplicaPlan, proxy_dir, proxy_plans, replica_plans
 from .probes import GatewayProber, ProbeState, ProbeTarget, probe_targets
 from .processes import FEDERATION_ENV, ProcessSpec, Supervised, read_record, stop_recorded
 from .readiness import without_unready
@@ -50,6 +60,8 @@ log = logging.getLogger(__name__)
 DEBOUNCE_S = 0.002
 PUSH_RETRY_S = 0.5
 START_TIMEOUT_S = 30.0
+RENEW_EVERY_S = 10.0  # leaves live 24 h and are renewed after 16 h; the tick also notices a rotated anchor
+IDENTITY_RETRY_S = 1.0
 
 
 @dataclass(eq=False)
@@ -63,6 +75,7 @@ class _Proxy:
     last_push_ms: float | None = None  # from the write that changed its routes to the proxy's acknowledgement
     pending: bool = False
     pusher: asyncio.Task | None = None
+    tls_error: str = ""  # the last failed POST /tls/reload
 
 
 @dataclass(eq=False)
@@ -72,12 +85,24 @@ class _Replica:
 
 
 class EmbeddedFederation:
-    def __init__(self, controller, state_dir: Path, *, python: str = sys.executable) -> None:
-        """`controller`: the EmbeddedController whose resources this runtime serves."""
+    def __init__(self, controller, state_dir: Path, *, python: str = sys.executable, mtls: bool = True,
+                 leaf_ttl: float | None = None, renew_every_s: float = RENEW_EVERY_S) -> None:
+        """`controller`: the EmbeddedController whose resources this runtime serves. `mtls`: the
+        proxies run with identities (the default); `leaf_ttl` (seconds, default the authority's
+        24 h) and `renew_every_s` (how often leaves due for renewal are looked for)."""
         self.controller = controller
         self.core = controller.core
         self.state_dir = Path(state_dir).resolve()
         self.python = python
+        self.identities = FederationIdentities(self.state_dir, self.core.trust_domain, leaf_ttl=leaf_ttl) if mtls else None
+        self.renew_every_s = renew_every_s
+        self.identity_error = ""  # the last failure to issue the leaves the proxies need
+        self.renew_error = ""  # the last failure of the renewal tick
+        self.anchor_fingerprint = ""
+        self._wanted: Wanted = frozenset()
+        self._synced: Wanted = frozenset()
+        self._synced_event = asyncio.Event()
+        self._identity_task: asyncio.Task | None = None
         self.proxies: dict[str, _Proxy] = {}
         self.replicas: dict[tuple[str, str, str, str], _Replica] = {}
         self.session: aiohttp.ClientSession | None = None
@@ -100,6 +125,10 @@ class EmbeddedFederation:
         self._running = True
         self.core.on_change(self._on_change)
         await self._stop_orphans()
+        if self.identities is not None:
+            self._wanted = wanted_identities(self.core.state, proxy_plans(self.core.state))
+            await self._sync_identities()
+            self._spawn(self._renewer(), "identity renewal")
         self._sync_processes()
         await asyncio.gather(*(p.proc.wait_ready(START_TIMEOUT_S) for p in self.proxies.values()),
                              *(r.proc.wait_ready(START_TIMEOUT_S) for r in self.replicas.values()))
@@ -114,8 +143,9 @@ class EmbeddedFederation:
         self._running = False
         if self.prober is not None:
             self.prober.stop()
-        for task in list(self._tasks) + [p.pusher for p in self.proxies.values() if p.pusher]:
-            task.cancel()
+        for task in list(self._tasks) + [p.pusher for p in self.proxies.values() if p.pusher] + [self._identity_task]:
+            if task is not None:
+                task.cancel()
         await asyncio.gather(*(p.proc.stop() for p in self.proxies.values()),
                              *(r.proc.stop() for r in self.replicas.values()),
                              *(s.stop() for s in self._retiring), return_exceptions=True)
@@ -132,7 +162,7 @@ class EmbeddedFederation:
 
     # processes ----------------------------------------------------------------------------
     def _proxy_dir(self, cluster: str) -> Path:
-        return self.state_dir / "proxies" / cluster
+        return proxy_dir(self.state_dir, cluster)
 
     def _replica_files(self, plan: ReplicaPlan) -> tuple[Path, Path]:
         d = self.state_dir / "workloads" / plan.cluster / plan.namespace / plan.workload
@@ -195,12 +225,13 @@ class EmbeddedFederation:
                 write_atomic(config_file, json.dumps(self._config(plan.cluster).to_dict()).encode())
             except NotFound:
                 pass
-        spec = ProcessSpec(f"proxy {plan.cluster}", plan.argv(str(config_file), token, self.python),
+        tls_dir = str(self.identities.tls_dir(plan.cluster)) if self.identities is not None else ""
+        spec = ProcessSpec(f"proxy {plan.cluster}", plan.argv(str(config_file), token, self.python, tls_dir),
                            d / "proxy.pid.json", d / "proxy.log", _hostport(plan.admin), self._env())
         handle = _Proxy(plan, Supervised(spec, lambda proc, c=plan.cluster: self._proxy_changed(c, proc)),
                         ProxyAdmin(self.session, plan.admin, token))
         self.proxies[plan.cluster] = handle
-        self._start_after(handle.proc, after)
+        self._start_after(handle.proc, after, plan.cluster)
         self._publish_cluster(plan.cluster)
 
     def _start_replica(self, plan: ReplicaPlan, after: list[Supervised]) -> None:
@@ -209,18 +240,21 @@ class EmbeddedFederation:
                            plan.argv(self.python), record, logfile, (plan.ip, plan.port), self._env())
         rep = _Replica(plan, Supervised(spec, lambda proc, key=plan.key: self._replica_changed(key, proc)))
         self.replicas[plan.key] = rep
-        self._start_after(rep.proc, after)
+        self._start_after(rep.proc, after, "")
         self._publish_workload(plan.cluster, plan.namespace, plan.workload)
 
-    def _start_after(self, proc: Supervised, previous: list[Supervised]) -> None:
-        """Start `proc` once the process it replaces (same address) has stopped."""
-        if not previous:
+    def _start_after(self, proc: Supervised, previous: list[Supervised], cluster: str) -> None:
+        """Start `proc` once the process it replaces (same address) has stopped and, for the
+        proxy of `cluster`, once the cluster's identities are on disk."""
+        if not previous and self._has_identities(cluster):
             proc.start()
             return
 
         async def later() -> None:
             for old in previous:
                 await old.stopped.wait()
+            while self._running and not self._has_identities(cluster):
+                await self._synced_event.wait()
             if self._running:
                 proc.start()
 
@@ -235,6 +269,8 @@ class EmbeddedFederation:
             self._kick(cluster)
             self._update_probes()
             self._spawn(self._push_all_verdicts(handle), f"gateways {cluster}")
+            if handle.proc.adopted and self.identities is not None:  # it ran on while we were away
+                self._spawn(self._reload_tls({cluster}), f"tls reload {cluster}")
         self._publish_cluster(cluster)
 
     def _replica_changed(self, key: tuple[str, str, str, str], proc: Supervised) -> None:
@@ -262,6 +298,12 @@ class EmbeddedFederation:
         if not self._running:
             return
         dirty, self._dirty = self._dirty, set()
+        if self.identities is not None:
+            wanted = wanted_identities(self.core.state, proxy_plans(self.core.state))
+            if wanted != self._wanted:
+                self._wanted = wanted
+                if self._identity_task is None or self._identity_task.done():
+                    self._identity_task = asyncio.create_task(self._identity_syncer(), name="identities")
         retire = self._sync_processes()
         for cluster in dirty:
             self._kick(cluster)
@@ -321,6 +363,71 @@ class EmbeddedFederation:
                     handle.pending = True
             self._publish_cluster(cluster)
 
+    # identities ------------------------------------------------------------------------------
+    def _has_identities(self, cluster: str) -> bool:
+        if self.identities is None or not cluster:
+            return True
+        return all(w in self._synced for w in self._wanted if w[0] == cluster)
+
+    async def _sync_identities(self) -> set[str]:
+        """Issue what `_wanted` calls for; returns the clusters whose files changed. Raises MeshError."""
+        assert self.identities is not None
+        wanted = self._wanted
+        changed = await asyncio.to_thread(self.identities.sync, wanted)
+        self.anchor_fingerprint = await asyncio.to_thread(self.identities.anchor_fingerprint)
+        self._synced, self.identity_error = wanted, ""
+        done, self._synced_event = self._synced_event, asyncio.Event()
+        done.set()
+        return changed
+
+    async def _identity_syncer(self) -> None:
+        while self._running and self._wanted != self._synced:
+            try:
+                changed = await self._sync_identities()
+            except (MeshError, OSError, ValueError) as e:
+                self.identity_error = f"cannot issue identities: {e}"
+                log.error("%s", self.identity_error)
+                await asyncio.sleep(IDENTITY_RETRY_S)
+                continue
+            await self._reload_tls(changed)
+
+    async def _renewer(self) -> None:
+        assert self.identities is not None
+        while self._running:
+            await asyncio.sleep(self.renew_every_s)
+            try:
+                changed = await asyncio.to_thread(self.identities.renew)
+                anchor = await asyncio.to_thread(self.identities.anchor_fingerprint)
+            except (MeshError, OSError, ValueError) as e:
+                self.renew_error = f"cannot renew identities: {e}"
+                log.error("%s", self.renew_error)
+                continue
+            self.renew_error = ""
+            if anchor != self.anchor_fingerprint:
+                self.anchor_fingerprint = anchor
+                for cluster in self.proxies:
+                    self._publish_cluster(cluster)
+            if changed:
+                log.info("renewed the leaves of %s", ", ".join(sorted(changed)))
+                await self._reload_tls(changed)
+
+    async def _reload_tls(self, clusters: set[str]) -> list[str]:
+        """POST /tls/reload to the running proxies of `clusters`; returns the failures (a proxy
+        that is not running loads the files when it starts)."""
+        handles = [h for c, h in sorted(self.proxies.items()) if c in clusters and h.proc.ready]
+
+        async def one(handle: _Proxy) -> str:
+            try:
+                await handle.admin.reload_tls()
+                handle.tls_error = ""
+            except AdminError as e:
+                handle.tls_error = str(e)
+                log.warning("%s", e)
+            self._publish_cluster(handle.plan.cluster)
+            return handle.tls_error
+
+        return [e for e in await asyncio.gather(*(one(h) for h in handles)) if e]
+
     # gateway probes ------------------------------------------------------------------------
     def _update_probes(self) -> None:
         """Probe every gateway, an embedded one from the first time its proxy was up."""
@@ -335,18 +442,23 @@ class EmbeddedFederation:
         return {"alive": st.alive, "cluster": target.cluster, "latency_ms": st.latency_ms}
 
     def _on_probe(self, target: ProbeTarget, st: ProbeState, changed: bool) -> None:
+        """Every proxy hears of a changed verdict, and of each success (its latency feeds the
+        gateway_probe_latency_ms metric); a failure that changes nothing yet is not sent, so
+        the proxies' passive marks of a gateway that refuses connections stay in force."""
         if not self._running:
             return
-        verdict = {target.gateway: self._verdict(target, st)}
-        for handle in self.proxies.values():
-            if handle.proc.ready:
-                self._spawn(self._put_gateways(handle, verdict), f"gateway verdict {handle.plan.cluster}")
+        if changed or st.failures == 0:
+            verdict = {target.gateway: self._verdict(target, st)}
+            for handle in self.proxies.values():
+                if handle.proc.ready:
+                    self._spawn(self._put_gateways(handle, verdict), f"gateway verdict {handle.plan.cluster}")
         self._publish_cluster(target.cluster)
-        link_status = {"alive": st.alive, "latencyMs": None if st.latency_ms is None else round(st.latency_ms, 1),
-                       "probeError": st.error or None}
+        now = time.monotonic()
         for name, link in self.core.state.links.items():
             if link["spec"]["targetCluster"] == target.cluster:
-                self.core.set_status(("Link", "", "", name), link_status)
+                status = link_status(st, now, self.core.state, self.core.imports, link["spec"]["sourceCluster"],
+                                     target.cluster)
+                self.core.set_status(("Link", "", "", name), status)
 
     async def _push_all_verdicts(self, handle: _Proxy) -> None:
         if self.prober is None:
@@ -376,7 +488,7 @@ class EmbeddedFederation:
         if probe is not None and probe.checked:
             gateway["alive"] = probe.alive
             gateway["probeLatencyMs"] = None if probe.latency_ms is None else round(probe.latency_ms, 1)
-            if probe.error:
+            if probe.failures:
                 gateway["probeError"] = probe.error
         if handle.plan.note:
             gateway["note"] = handle.plan.note
@@ -386,11 +498,14 @@ class EmbeddedFederation:
             proxy["error"] = handle.proc.last_error
         if handle.push_error:
             proxy["pushError"] = handle.push_error
+        if handle.tls_error:
+            proxy["tlsError"] = handle.tls_error
         self.core.set_status(("Cluster", "", "", cluster), {
             "outbound": {"address": handle.plan.outbound, "up": up},
             "gateway": gateway,
             "admin": {"address": handle.plan.admin, "up": up},
             "proxy": proxy,
+            "identity": {"mtls": self.identities is not None, "trustAnchor": self.anchor_fingerprint or None},
         })
 
     def _publish_workload(self, cluster: str, namespace: str, name: str) -> None:

@@ -17,6 +17,7 @@ old one, then issuers and leaves are re-issued from it; peers trust both until
 proxy reload the bundle after `begin_rotation` and before `reissue_all`."""
 from __future__ import annotations
 
+import os
 import shutil
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -26,12 +27,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from controller.errors import Conflict, StoreCorrupt
+from controller.errors import Conflict, StoreCorrupt, StoreWriteFailed
+from controller.store.atomic import fsync_dir, write_atomic
+from proxy.tls.files import BUNDLE_FILE, CERT_FILE, KEY_FILE, CertificateFileError, LeafFiles, read_chain
+from proxy.tls.names import DEFAULT_TRUST_DOMAIN, Identity, check_label, check_subdomain
 
-from .atomic_write import fsync_dir, make_private_dir, replace_symlink, write_atomic
-from .files import BUNDLE_FILE, CERT_FILE, KEY_FILE, CertificateFileError, LeafFiles, read_chain
-from .names import DEFAULT_TRUST_DOMAIN, Identity, check_label, check_subdomain
-from .pki import KeyPair, fingerprint, issued_by, key_matches, make_anchor, make_issuer, make_leaf
+from .pki import KeyPair, fingerprint, issued_by, key_matches, make_anchor, make_issuer, make_leaf, trust_domain_of
 from .renewal import needs_renewal, renew_at
 
 Clock = Callable[[], datetime]
@@ -58,6 +59,32 @@ def as_timedelta(ttl: timedelta | float, what: str) -> timedelta:
     if ttl <= timedelta(0):
         raise ValueError(f"{what} must be positive, got {ttl}")
     return ttl
+
+
+def write_file(path: Path, data: bytes, mode: int) -> None:
+    try:
+        write_atomic(path, data, mode)
+    except OSError as err:
+        raise StoreWriteFailed(f"cannot write {path}: {err.strerror or err}") from err
+
+
+def make_private_dir(path: Path) -> None:
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as err:
+        raise StoreWriteFailed(f"cannot create directory {path}: {err.strerror or err}") from err
+
+
+def replace_symlink(link: Path, target: str) -> None:
+    """Point `link` at `target` (a relative path), replacing whatever is there, atomically."""
+    tmp = link.with_name(f".{link.name}.link.tmp")
+    try:
+        if tmp.is_symlink() or tmp.exists():
+            tmp.unlink()
+        os.symlink(target, tmp)
+        os.replace(tmp, link)
+    except OSError as err:
+        raise StoreWriteFailed(f"cannot link {link} -> {target}: {err.strerror or err}") from err
 
 
 def _load_pair(directory: Path) -> KeyPair:
@@ -125,13 +152,10 @@ class IdentityAuthority:
 
     @staticmethod
     def _trust_domain_of(anchor: x509.Certificate) -> str:
-        try:
-            uris = anchor.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(x509.UniformResourceIdentifier)
-        except x509.ExtensionNotFound:
-            uris = []
-        if len(uris) != 1 or not uris[0].startswith("spiffe://"):
+        domain = trust_domain_of(anchor)
+        if domain is None:
             raise StoreCorrupt(f"trust anchor {anchor.subject.rfc4514_string()} carries no spiffe://<trust-domain> URI")
-        return uris[0].removeprefix("spiffe://")
+        return domain
 
     def _load_anchor(self, link: Path) -> KeyPair:
         try:
@@ -152,7 +176,7 @@ class IdentityAuthority:
         except OSError:
             current = None
         if current != data:
-            write_atomic(self.bundle_path, data, _CERT_MODE)
+            write_file(self.bundle_path, data, _CERT_MODE)
 
     # -- issuers ----------------------------------------------------------------------------
 
@@ -241,6 +265,19 @@ class IdentityAuthority:
             renewed.append(self._issue_leaf(ident, lifetime, now))
         return renewed
 
+    def retain(self, keep: set[tuple[str, str, str]]) -> list[str]:
+        """Delete every leaf whose (cluster, namespace, service account) is not in `keep`, so
+        identities nobody uses any more are not renewed for ever; returns the removed ones."""
+        removed = []
+        for ident, directory in self._leaf_identities():
+            if (ident.cluster, ident.namespace, ident.service_account) not in keep:
+                shutil.rmtree(directory, ignore_errors=True)
+                removed.append(f"{ident.cluster}/{ident.namespace}/{ident.service_account}")
+        for empty in sorted((self.root / "leaves").glob("*/*"), reverse=True) + sorted((self.root / "leaves").glob("*")):
+            if empty.is_dir() and not any(empty.iterdir()):
+                empty.rmdir()
+        return removed
+
     def _lifetime_on_disk(self, directory: Path) -> timedelta:
         try:
             return LeafFiles.from_dir(directory).lifetime
@@ -310,7 +347,7 @@ class IdentityAuthority:
 
     def _write_pair(self, directory: Path, pair: KeyPair, chain: list[x509.Certificate] = (), bundle_link: str = "") -> None:
         make_private_dir(directory)
-        write_atomic(directory / KEY_FILE, pair.key_pem, _KEY_MODE)
-        write_atomic(directory / CERT_FILE, pair.cert_pem + b"".join(c.public_bytes(serialization.Encoding.PEM) for c in chain), _CERT_MODE)
+        write_file(directory / KEY_FILE, pair.key_pem, _KEY_MODE)
+        write_file(directory / CERT_FILE, pair.cert_pem + b"".join(c.public_bytes(serialization.Encoding.PEM) for c in chain), _CERT_MODE)
         if bundle_link and not (directory / BUNDLE_FILE).is_symlink():
             replace_symlink(directory / BUNDLE_FILE, bundle_link)

@@ -8,9 +8,10 @@ from typing import Any
 
 from cryptography import x509
 
-from .files import BUNDLE_FILE, CertificateFileError, read_chain
-from .names import Identity
-from .peer import identity_from_cert
+from proxy.tls.files import BUNDLE_FILE, CertificateFileError, read_chain
+from proxy.tls.names import Identity
+from proxy.tls.peer import identity_from_cert
+
 from .pki import fingerprint, issued_by
 
 

@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from .names import Identity
+from proxy.tls.names import Identity
 
 _ORG = "meshtui"
 
@@ -135,6 +135,18 @@ def make_leaf(issuer: KeyPair, identity: Identity, not_before: datetime, ttl: ti
         .sign(issuer.key, hashes.SHA256())
     )
     return KeyPair(cert, key)
+
+
+def trust_domain_of(anchor: x509.Certificate) -> str | None:
+    """The trust domain an anchor (or issuer) names in its one `spiffe://<trust-domain>` URI SAN."""
+    try:
+        san = anchor.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return None
+    uris = san.get_values_for_type(x509.UniformResourceIdentifier)
+    if len(uris) != 1 or not uris[0].startswith("spiffe://") or "/" in uris[0].removeprefix("spiffe://"):
+        return None
+    return uris[0].removeprefix("spiffe://")
 
 
 def issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:

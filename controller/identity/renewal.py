@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from .files import LeafFiles
+from proxy.tls.files import LeafFiles
 
 RENEW_WHEN_REMAINING = 1 / 3
 

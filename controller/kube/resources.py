@@ -58,7 +58,8 @@ GLOBAL_TRAFFIC_POLICIES = {
 TRAFFIC_SPLITS = _crd(SMI_GROUP, "trafficsplits", "TrafficSplit")
 LINKS = _crd(MESHTUI_GROUP, "links", "Link", namespaced=False)
 
-# What the controller follows in every member cluster.
+# What the controller follows in every member cluster. When one core kind is served by several
+# groups (ServiceExport), the earlier group's object wins if both exist under one name.
 WATCHED: tuple[ResourceType, ...] = (
     NAMESPACES,
     SERVICES,
@@ -68,10 +69,19 @@ WATCHED: tuple[ResourceType, ...] = (
     TRAFFIC_SPLITS,
     LINKS,
 )
+# Where meshtui writes the ServiceImports it derives (FSM's shape: ports with endpoints).
+IMPORTS = SERVICE_IMPORTS[FSM_GROUP]
+# Objects of these types carry a status meshtui derives and writes back (conditions).
+WITH_STATUS: tuple[ResourceType, ...] = (*SERVICE_EXPORTS.values(), *GLOBAL_TRAFFIC_POLICIES.values())
+# What a user may write through meshtui into a Kubernetes-backed cluster: the watched kinds that
+# users own (not Namespaces, which meshtui creates on demand, nor the derived ServiceImports).
+WRITABLE: tuple[ResourceType, ...] = tuple(r for r in WATCHED if r is not NAMESPACES)
 
 _ALL = (NAMESPACES, SERVICES, ENDPOINTS, ENDPOINT_SLICES, LEASES, *SERVICE_EXPORTS.values(),
         *SERVICE_IMPORTS.values(), *GLOBAL_TRAFFIC_POLICIES.values(), TRAFFIC_SPLITS, LINKS)  # fmt: skip
 _BY_API_VERSION_KIND = {(r.api_version, r.kind): r for r in _ALL}
+# The custom resources meshtui reads or writes: `meshtui install` defines each as a CRD.
+CUSTOM_RESOURCES: tuple[ResourceType, ...] = tuple(r for r in _ALL if not r.builtin)
 
 
 def resource_for(api_version: str, kind: str) -> ResourceType:

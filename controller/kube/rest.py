@@ -5,6 +5,7 @@ resources through CustomObjectsApi. Call these from a worker thread, never from 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Callable
 
 import urllib3
@@ -31,6 +32,12 @@ def error_status(e: ApiException) -> Obj:
     return status if isinstance(status, dict) else {}
 
 
+def not_served(e: BaseException) -> bool:
+    """A 404 for the resource type itself (the server has no such API, e.g. a CRD not
+    installed), not for one object: the Status then carries no details."""
+    return isinstance(e, ApiException) and e.status == 404 and "details" not in error_status(e)
+
+
 def describe_error(e: BaseException) -> str:
     """One line for logs and DISCONNECTED events: the HTTP status and the server's message,
     or why the server could not be reached."""
@@ -38,7 +45,10 @@ def describe_error(e: BaseException) -> str:
         message = error_status(e).get("message", "")
         return f"HTTP {e.status} {e.reason}" + (f": {message}" if message else "")
     if isinstance(e, urllib3.exceptions.MaxRetryError) and e.reason is not None:
-        return f"cannot reach {e.url}: {e.reason}"
+        pool = e.pool
+        server = f"{pool.scheme}://{pool.host}:{pool.port}" if pool is not None else e.url
+        reason = re.sub(r"^\w+Connection\([^)]*\): ", "", str(e.reason))  # the pool repeats the address
+        return f"cannot reach {server}: {reason}"
     return f"{type(e).__name__}: {e}"
 
 

@@ -37,7 +37,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.watch.watch import iter_resp_lines
 
 from controller.kube.resources import ResourceType
-from controller.kube.rest import KubeRest, describe_error
+from controller.kube.rest import KubeRest, describe_error, not_served
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -63,6 +63,7 @@ class KubeEvent:
     keys: frozenset[Key] = frozenset()  # SYNCED
     resource_version: str = ""
     error: str = ""  # DISCONNECTED / FAILING
+    not_served: bool = False  # FAILING because the API server does not serve the type (a CRD not installed)
 
 
 def key_of(obj: Obj) -> Key:
@@ -175,6 +176,7 @@ class ResourceWatcher:
         self._loop = asyncio.get_running_loop()
         need_list, attempt = True, 0
         while not self._stopping.is_set():
+            missing = False
             try:
                 if need_list:
                     await self._list()
@@ -184,7 +186,7 @@ class ResourceWatcher:
                 if e.status == 410:
                     need_list = True
                     continue
-                failure, error = EventType.FAILING, describe_error(e)
+                failure, error, missing = EventType.FAILING, describe_error(e), not_served(e)
             except (urllib3.exceptions.HTTPError, OSError) as e:
                 failure, error = EventType.DISCONNECTED, describe_error(e)
             except WatchError as e:
@@ -204,7 +206,7 @@ class ResourceWatcher:
                 continue
             if self._stopping.is_set():
                 break
-            self._mark_failed(failure, error)
+            self._mark_failed(failure, error, missing)
             log.info("%s: %s; retrying", self.resource, error)
             await self._pause(attempt)
             attempt += 1
@@ -295,11 +297,11 @@ class ResourceWatcher:
             self._failure = None
             self._emit(KubeEvent(EventType.RECOVERED, self.resource, resource_version=self._resource_version))
 
-    def _mark_failed(self, failure: EventType, error: str) -> None:
+    def _mark_failed(self, failure: EventType, error: str, missing: bool = False) -> None:
         self._error = error
         if self._failure is not failure:
             self._failure = failure
-            self._emit(KubeEvent(failure, self.resource, error=error))
+            self._emit(KubeEvent(failure, self.resource, error=error, not_served=missing))
 
 
 def _shut(response: urllib3.HTTPResponse) -> None:

@@ -159,7 +159,7 @@ class TrafficSplitSpec(Strict):
 
 # --- Workload (meshtui) -------------------------------------------------------------------
 class WorkloadSpec(Strict):
-    app: Literal["echo"] = "echo"
+    app: Literal["echo", "grpc-echo"] = "echo"  # proxy/samples/<app with - as _>.py
     replicas: int = Field(default=1, ge=0, le=100)
     port: int = Field(default=8080, ge=1, le=65535)
     message: str = ""

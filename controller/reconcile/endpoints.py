@@ -40,7 +40,9 @@ def local_endpoints(state: FederationState, cluster: str, namespace: str, name: 
             addresses = w["metadata"].get("annotations", {}).get(ADDRESSES_ANNOTATION, "")
             for ip in filter(None, addresses.split(",")):
                 out.append(Endpoint(host=ip, port=w["spec"]["port"], cluster=cluster))
-        return tuple(out)
+        if out:
+            return tuple(out)
+        # no Workload selected: Kubernetes keeps EndpointSlices for selector Services too
 
     target = sport.get("targetPort") if isinstance(sport.get("targetPort"), int) else None
     eps = state.endpoints.get((cluster, namespace, name))

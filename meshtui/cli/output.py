@@ -69,8 +69,11 @@ def cluster_status(obj: Obj) -> str:
     """From the data plane's report in status: Ready, Down (a proxy is not up), Unreachable (its
     gateway fails probes), or Unknown (no data plane reports on it)."""
     st = _status(obj)
+    reachable = next((c for c in st.get("conditions", []) if c.get("type") == "Reachable"), None)
+    if reachable is not None and reachable.get("status") == "False":
+        return "Unreachable"  # a Kubernetes-backed cluster whose API server cannot be reached
     if "gateway" not in st:
-        return "Unknown"
+        return "Ready" if reachable is not None and reachable.get("status") == "True" else "Unknown"
     if not (st["gateway"].get("up") and st.get("outbound", {}).get("up", True)):
         return "Down"
     return "Unreachable" if st["gateway"].get("alive") is False else "Ready"
@@ -83,9 +86,14 @@ def workload_replicas(obj: Obj) -> str:
     return f"{ready}/{desired}" if ready is not None else str(desired)
 
 
-def link_latency(obj: Obj) -> str:
-    ms = _status(obj).get("latencyMs")
+def link_latency(obj: Obj, field: str = "latencyMs") -> str:
+    ms = _status(obj).get(field)
     return f"{ms:.1f}ms" if isinstance(ms, (int, float)) else NONE
+
+
+def _count(obj: Obj, field: str) -> str:
+    value = _status(obj).get(field)
+    return str(value) if isinstance(value, int) else NONE
 
 
 def _alive(obj: Obj) -> str:
@@ -131,11 +139,15 @@ COLUMNS: dict[str, list[Column]] = {
         ("REPLICAS", workload_replicas),
         ("MESSAGE", lambda o: _spec(o).get("message") or NONE),
     ],
-    "Link": [
+    "Link": [  # `linkerd multicluster gateways`, one row per link
         ("SOURCE", lambda o: _spec(o).get("sourceCluster", NONE)),
         ("TARGET", lambda o: _spec(o).get("targetCluster", NONE)),
         ("ALIVE", _alive),
+        ("NUM_SVC", lambda o: _count(o, "services")),
         ("LATENCY", link_latency),
+        ("LATENCY_P50", lambda o: link_latency(o, "p50Ms")),
+        ("LATENCY_P95", lambda o: link_latency(o, "p95Ms")),
+        ("LATENCY_P99", lambda o: link_latency(o, "p99Ms")),
     ],
     "TrafficSplit": [
         ("SERVICE", lambda o: _spec(o).get("service", NONE)),
@@ -157,7 +169,9 @@ WIDE: dict[str, list[Column]] = {
     "Workload": [("ADDRESSES", lambda o: o["metadata"].get("annotations", {}).get("meshtui.io/addresses") or NONE),
                  ("ERRORRATE", lambda o: str(_spec(o).get("errorRate", 0))),
                  ("LATENCYMS", lambda o: str(_spec(o).get("latencyMs", 0)))],
-    "Link": [("GATEWAY", lambda o: _spec(o).get("gatewayAddress") or NONE)],
+    "Link": [("GATEWAY", lambda o: _spec(o).get("gatewayAddress") or NONE),
+             ("FAILURES", lambda o: _count(o, "consecutiveFailures")),
+             ("LAST_ERROR", lambda o: _status(o).get("lastError") or NONE)],
 }
 
 

@@ -1,19 +1,28 @@
 """HTTP/1.1 client connection to an upstream: one exchange at a time, reusable.
 
-`begin()` writes a request head; `write()`/`drain()` stream the request body;
-`response_head()` waits for the response head; `read()` streams its body.
-Failures are typed so the caller can tell a connection that never answered
-(safe to retry elsewhere) from one that broke mid-response.
+The connection is driven by callbacks, not awaited: `begin(head, exchange, ...)`
+writes a request head and hands the response to `exchange` (an `Exchange`) as
+parser events: `response_head`, `response_body`* and `response_end`, or
+`upstream_failed` with a typed error, so that the caller can tell a connection
+that never answered (safe to retry elsewhere) from one that broke mid-response.
+`write()` streams a request body; the exchange hears of the upstream's write
+backpressure through `upstream_paused`.
+
+The response-head timeout costs no timer per request: a connection keeps one
+timer, armed at its earliest deadline; when it fires early (the exchange it was
+armed for has finished and a later one begun), it re-arms for the current one.
 """
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Protocol
 
 import httptools
 
-from proxy.http1.flow import BodyStream, WriteFlow
 from proxy.http1.wire import Headers
+
+_NEVER = float("inf")
 
 
 class UpstreamError(Exception):
@@ -34,30 +43,40 @@ class UpstreamTimeout(UpstreamError):
     pass
 
 
-class ResponseHead:
-    __slots__ = ("status", "headers", "length", "connection")
+class Exchange(Protocol):
+    """What a connection reports an exchange's progress to."""
 
-    def __init__(self, status: int, headers: Headers, length: int | None, connection: bytes) -> None:
-        self.status = status
-        self.headers = headers
-        self.length = length  # Content-Length, None when chunked or close-delimited
-        self.connection = connection
+    def response_head(self, status: int, headers: Headers, length: int | None, connection: bytes) -> None:
+        """`length`: the Content-Length, None when chunked or close-delimited;
+        `connection`: the Connection header, b"" when absent."""
+
+    def response_body(self, data: bytes) -> None: ...
+
+    def response_end(self) -> None: ...
+
+    def upstream_failed(self, exc: UpstreamError) -> None:
+        """Called once at most, and nothing after it; the connection is closed."""
+
+    def upstream_paused(self, paused: bool) -> None:
+        """The upstream takes the request body slower than it is written (True), or caught up."""
+
+    @property
+    def timeout_message(self) -> str:
+        """Why the exchange failed when no response head came in time."""
 
 
 class UpstreamConnection(asyncio.Protocol):
     def __init__(self, key: tuple, on_lost: Callable[[UpstreamConnection], None]) -> None:
         self.key = key
         self._on_lost = on_lost
-        self._loop = asyncio.get_running_loop()
+        self.loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.closed = False
         self.reused = False  # served an exchange before this one
-        self.flow = WriteFlow()
         self.idle_since = 0.0  # loop time it went back to the pool
         self._parser = httptools.HttpResponseParser(self)
-        self._head_waiter: asyncio.Future[ResponseHead] | None = None
-        self._head: ResponseHead | None = None
-        self._body: BodyStream | None = None
+        self._exchange: Exchange | None = None
+        self._answered = False  # the response head of this exchange came
         self._headers: Headers = []
         self._head_request = False
         self._got_bytes = False
@@ -68,6 +87,10 @@ class UpstreamConnection(asyncio.Protocol):
         self.request_done = False
         self.response_done = False
         self._keep_alive = False
+        self._write_paused = False
+        # the response-head timeout (see the module doc)
+        self._deadline = _NEVER
+        self._timer: asyncio.TimerHandle | None = None
 
     # -- asyncio.Protocol ---------------------------------------------------------
 
@@ -76,27 +99,34 @@ class UpstreamConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        self.flow.lost(UpstreamReset("upstream closed the connection while the request was sent",
-                                     before_response=not self._got_bytes))
-        if self._head_waiter is not None and not self._head_waiter.done():
-            self._head_waiter.set_exception(UpstreamReset(
-                "upstream closed the connection before answering" if not self._got_bytes
-                else "upstream closed the connection in the middle of the response head",
-                before_response=not self._got_bytes))
-        elif self._body is not None and not self.response_done:
-            if self._head is not None and self._head.length is None and not self._chunked:
+        self._deadline = _NEVER
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        ex = self._exchange
+        if ex is not None and not self.response_done:
+            if not self._answered:
+                self._fail(UpstreamReset(
+                    "upstream closed the connection before answering" if not self._got_bytes
+                    else "upstream closed the connection in the middle of the response head",
+                    before_response=not self._got_bytes))
+            elif self._length is None and not self._chunked:
                 self.response_done = True  # a close-delimited body ends here
-                self._body.finish()
+                ex.response_end()
             else:
-                self._body.fail(UpstreamReset("upstream closed the connection in the middle of the response body",
-                                              before_response=False))
+                self._fail(UpstreamReset("upstream closed the connection in the middle of the response body",
+                                         before_response=False))
         self._on_lost(self)
 
     def pause_writing(self) -> None:
-        self.flow.pause()
+        self._write_paused = True
+        if self._exchange is not None:
+            self._exchange.upstream_paused(True)
 
     def resume_writing(self) -> None:
-        self.flow.resume()
+        self._write_paused = False
+        if self._exchange is not None:
+            self._exchange.upstream_paused(False)
 
     def data_received(self, data: bytes) -> None:
         self._got_bytes = True
@@ -107,21 +137,7 @@ class UpstreamConnection(asyncio.Protocol):
         except httptools.HttpParserError as exc:
             self._fail(UpstreamError(f"malformed response from upstream: {exc}"))
 
-    def body_backpressure(self, paused: bool) -> None:
-        if self.closed:
-            return
-        if paused:
-            self.transport.pause_reading()
-        else:
-            self.transport.resume_reading()
-
-    # -- parser callbacks ------------------------------------------------------------
-
-    def on_message_begin(self) -> None:
-        self._headers = []
-        self._length = None
-        self._chunked = False
-        self._connection = b""
+    # -- parser callbacks (the state of a response head is reset once it is used) ----------
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers.append((name, value))
@@ -135,84 +151,101 @@ class UpstreamConnection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         status = self._parser.get_status_code()
+        headers = self._headers
+        self._headers = []
         if 100 <= status < 200:
             self._informational = True  # 100 Continue and friends: not the answer
+            self._length = None
+            self._chunked = False
+            self._connection = b""
             return
-        length = None if self._chunked else self._length
-        self._head = head = ResponseHead(status, self._headers, length, self._connection)
-        self._body = BodyStream(self)
-        waiter = self._head_waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(head)
+        self._deadline = _NEVER
+        self._answered = True
+        if self._chunked:
+            self._length = None
+        if self._exchange is not None:
+            self._exchange.response_head(status, headers, self._length, self._connection)
         if self._head_request:
             # httptools cannot be told the response to a HEAD has no body: end the
             # message here and parse the next response with a fresh parser.
-            self._message_complete()
+            parser = self._parser
             self._parser = httptools.HttpResponseParser(self)
+            self._message_complete(parser)
 
     def on_body(self, data: bytes) -> None:
-        if self._body is not None:
-            self._body.feed(data)
+        if self._exchange is not None:
+            self._exchange.response_body(data)
 
     def on_message_complete(self) -> None:
         if self._informational:
             self._informational = False
-            return
-        if not self.response_done:
-            self._message_complete()
+        elif not self.response_done:
+            self._message_complete(self._parser)
 
-    def _message_complete(self) -> None:
+    def _message_complete(self, parser: httptools.HttpResponseParser) -> None:
         self.response_done = True
-        self._keep_alive = self._parser.should_keep_alive()
-        if self._body is not None:
-            self._body.finish()
+        self._keep_alive = parser.should_keep_alive()
+        self._length = None
+        self._chunked = False
+        self._connection = b""
+        if self._exchange is not None:
+            self._exchange.response_end()
 
     def _fail(self, exc: UpstreamError) -> None:
-        if self._head_waiter is not None and not self._head_waiter.done():
-            self._head_waiter.set_exception(exc)
-        elif self._body is not None:
-            self._body.fail(exc)
+        ex, self._exchange = self._exchange, None
         self.close()
+        if ex is not None:
+            ex.upstream_failed(exc)
 
     # -- exchange --------------------------------------------------------------------
 
-    def begin(self, head: bytes, *, head_request: bool, body: bool) -> None:
-        """Write a request head (and start an exchange)."""
-        self._head_waiter = self._loop.create_future()
-        self._head = None
-        self._body = None
+    def begin(self, head: bytes, exchange: Exchange, *, head_request: bool, body: bool, timeout_s: float) -> None:
+        """Write a request head (with the whole body, or `body` to follow through
+        `write`) and report the response to `exchange`; if no response head arrives
+        within `timeout_s`, the exchange fails with UpstreamTimeout."""
+        self._exchange = exchange
+        self._answered = False
         self._head_request = head_request
         self._got_bytes = False
         self.response_done = False
         self.request_done = not body
         self._keep_alive = False
+        deadline = self._deadline = self.loop.time() + timeout_s
+        timer = self._timer
+        if timer is None or timer.when() > deadline:
+            if timer is not None:
+                timer.cancel()
+            self._timer = self.loop.call_at(deadline, self._check_deadline)
         self.transport.write(head)
+        if self._write_paused:
+            exchange.upstream_paused(True)
+
+    def _check_deadline(self) -> None:
+        self._timer = None
+        ex = self._exchange
+        deadline = self._deadline
+        if ex is None or deadline == _NEVER or self.closed:
+            return
+        if self.loop.time() >= deadline:
+            self._fail(UpstreamTimeout(ex.timeout_message))
+        else:
+            self._timer = self.loop.call_at(deadline, self._check_deadline)
 
     def write(self, data: bytes) -> None:
         self.transport.write(data)
 
-    async def drain(self) -> None:
-        await self.flow.drain()
+    def pause_reading(self, paused: bool) -> None:
+        """Stop (or resume) reading the response: the client is slower than the upstream."""
+        if not self.closed:
+            if paused:
+                self.transport.pause_reading()
+            else:
+                self.transport.resume_reading()
 
-    def timeout(self, message: str) -> None:
-        """Fail a pending response head (the route's timeout expired)."""
-        waiter = self._head_waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_exception(UpstreamTimeout(message))
-        self.close()
-
-    async def response_head(self) -> ResponseHead:
-        waiter = self._head_waiter
-        assert waiter is not None, "begin() first"
-        try:
-            return await waiter
-        finally:
-            self._head_waiter = None
-
-    async def read(self) -> bytes:
-        """Next bytes of the response body; b"" once complete."""
-        assert self._body is not None, "response_head() first"
-        return await self._body.read()
+    def finish(self) -> None:
+        """The exchange is over (answered, or given up): no more events for it."""
+        self._exchange = None
+        self._deadline = _NEVER
 
     @property
     def reusable(self) -> bool:
@@ -223,4 +256,3 @@ class UpstreamConnection(asyncio.Protocol):
         if not self.closed:
             self.closed = True
             self.transport.close()
-

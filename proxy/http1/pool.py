@@ -15,6 +15,8 @@ from proxy.config import Endpoint, Limits
 from proxy.http1.client import ConnectFailed, UpstreamConnection
 
 TlsFor = Callable[[Endpoint], tuple[ssl.SSLContext | None, str]]
+# (host, port, TLS context or None, server name): the connections of one key are interchangeable
+PoolKey = tuple[str, int, ssl.SSLContext | None, str]
 
 
 def plain(_: Endpoint) -> tuple[ssl.SSLContext | None, str]:
@@ -25,27 +27,28 @@ class Pools:
     def __init__(self, limits: Limits | None = None, tls_for: TlsFor = plain) -> None:
         self.limits = limits or Limits()
         self.tls_for = tls_for
-        self._idle: dict[tuple, list[UpstreamConnection]] = {}
+        self._idle: dict[PoolKey, list[UpstreamConnection]] = {}
         self.opened = 0  # connections ever opened (for tests and stats)
         self._sweeper: asyncio.TimerHandle | None = None
 
-    def uses_tls(self, ep: Endpoint) -> bool:
-        return self.tls_for(ep)[0] is not None
-
-    async def acquire(self, ep: Endpoint) -> UpstreamConnection:
-        """An idle connection to `ep`, else a new one. Raises ConnectFailed."""
+    def key(self, ep: Endpoint) -> PoolKey:
+        """How to reach `ep` now (`tls_for` may depend on the request: call it in the request's context)."""
         ctx, server_name = self.tls_for(ep)
-        key = (ep.host, ep.port, ctx, server_name)
+        return ep.host, ep.port, ctx, server_name
+
+    def idle(self, key: PoolKey) -> UpstreamConnection | None:
+        """An idle connection of `key`, or None."""
         idle = self._idle.get(key)
         while idle:
             conn = idle.pop()
             if not conn.closed and not conn.transport.is_closing():
                 conn.reused = True
                 return conn
-        return await self.connect(ep, key, ctx, server_name)
+        return None
 
-    async def connect(self, ep: Endpoint, key: tuple, ctx: ssl.SSLContext | None,
-                      server_name: str) -> UpstreamConnection:
+    async def connect(self, ep: Endpoint, key: PoolKey) -> UpstreamConnection:
+        """A new connection to `ep` as `key` says. Raises ConnectFailed."""
+        ctx, server_name = key[2], key[3]
         loop = asyncio.get_running_loop()
         try:
             _, conn = await asyncio.wait_for(
@@ -65,21 +68,18 @@ class Pools:
         self.opened += 1
         return conn
 
-    async def fresh(self, ep: Endpoint) -> UpstreamConnection:
-        """A new connection, never an idle one (after a stale idle connection failed)."""
-        ctx, server_name = self.tls_for(ep)
-        return await self.connect(ep, (ep.host, ep.port, ctx, server_name), ctx, server_name)
-
     def release(self, conn: UpstreamConnection) -> None:
         """Back to the pool if it can carry another exchange, else closed."""
         if not conn.reusable:
             conn.close()
             return
-        idle = self._idle.setdefault(conn.key, [])
+        idle = self._idle.get(conn.key)
+        if idle is None:
+            idle = self._idle[conn.key] = []
         if len(idle) >= self.limits.pool_max_idle_per_endpoint:
             conn.close()
             return
-        loop = asyncio.get_running_loop()
+        loop = conn.loop
         conn.idle_since = loop.time()
         idle.append(conn)
         if self._sweeper is None:

@@ -8,7 +8,6 @@ request once on another endpoint when the first never answered, answers
 """
 from __future__ import annotations
 
-import asyncio
 import itertools
 import time
 from collections.abc import Callable
@@ -17,10 +16,11 @@ from time import perf_counter
 
 from proxy.config import Endpoint
 from proxy.events import TapEvent
-from proxy.http1.forward import Outcome, forward
+from proxy.http1.forward import Forward, request_head
 from proxy.http1.pool import Pools
 from proxy.http1.server import Request, Response
-from proxy.metrics import Metrics
+from proxy.http1.wire import not_forwarded
+from proxy.metrics import Metrics, Series
 from proxy.routing.health import EndpointHealth
 from proxy.tap import TapHub
 
@@ -33,17 +33,17 @@ IDEMPOTENT = frozenset((b"GET", b"HEAD", b"OPTIONS", b"PUT", b"DELETE"))
 SRC_CLUSTER_HEADER = b"x-meshtui-src-cluster"
 SRC_SA_HEADER = b"x-meshtui-src-sa"
 CLIENT_SA_HEADER = b"x-meshtui-service-account"  # a client's claim to the outbound proxy (meshtui curl --as)
-_DROP = frozenset((SRC_CLUSTER_HEADER, SRC_SA_HEADER, CLIENT_SA_HEADER))
+_NOT_FORWARDED = not_forwarded(b"", frozenset((SRC_CLUSTER_HEADER, SRC_SA_HEADER, CLIENT_SA_HEADER)))
+_NOTHING_TRIED: frozenset[str] = frozenset()
 
 
 @dataclass(slots=True)
 class Destination:
-    """Where the route layer sends one request."""
+    """Where the route layer sends requests (one, or all those of a route)."""
 
     namespace: str
     service: str
     choose: Callable[[frozenset[str]], Endpoint | str]  # endpoints already tried -> endpoint or 503 reason
-    target: bytes  # origin-form path and query for the endpoint (gateway endpoints get their prefix added)
     timeout_s: float
     authority: str
     src_cluster: str
@@ -60,98 +60,26 @@ class Relay:
         self.tap = tap
         self.pools = pools
         self.inbound_tls = inbound_tls
-        self._plain_hop = [(SRC_CLUSTER_HEADER, cluster.encode())]
+        self._plain_hop = SRC_CLUSTER_HEADER + b": " + cluster.encode() + b"\r\n"
         self._ids = itertools.count(1)
+        self._series: dict[tuple[str, str, str, str, bool], Series] = {}
 
-    async def relay(self, req: Request, resp: Response, dest: Destination) -> None:
-        t0 = perf_counter()
-        tried: frozenset[str] = frozenset()
-        first: tuple[Outcome, Endpoint, TapEvent | None] | None = None
-        # a body that came whole with the head is kept, so that a retry can send it again
-        held = req.body.take_complete() if req.has_body else b""
-        while True:
-            ep = dest.choose(tried)
-            if isinstance(ep, str):
-                if first is None:
-                    self._answer(req, resp, dest, None, None, 503, ep, t0)
-                else:  # the retry found no other endpoint: report the first failure
-                    self._answer_failure(req, resp, dest, *first, t0)
-                return
-            out, event = await self._attempt(req, resp, dest, ep, t0, held)
-            if out.status:
-                return
-            if first is None and out.retryable and req.method in IDEMPOTENT:
-                if event is not None:
-                    self._tap_end(event, 0, t0, 0, out.error, None)
-                first = (out, ep, None)
-                tried = tried | {ep.address}
-                continue
-            self._answer_failure(req, resp, dest, out, ep, event, t0)
-            return
-
-    async def _attempt(self, req: Request, resp: Response, dest: Destination, ep: Endpoint,
-                       t0: float, held: bytes | None) -> tuple[Outcome, TapEvent | None]:
-        tls = self.pools.uses_tls(ep)
-        target = dest.target
-        extra: list[tuple[bytes, bytes]] | tuple = ()
-        if ep.gateway:
-            target = ep.path_prefix.encode() + target
-            if not tls:
-                extra = self._plain_hop
-                sa = req.header(CLIENT_SA_HEADER)
-                if sa:
-                    extra = [*extra, (SRC_SA_HEADER, sa)]
-        event = None
-        on_head = None
-        if self.tap.active:
-            event = self._event(req, dest, ep, tls)
-            self.tap.publish(event)
-            on_head = lambda status: self._tap_head(event, status, t0)  # noqa: E731
-        health = self.health
-        health.start(ep)
-        try:
-            out = await forward(self.pools, ep, req, resp, target=target, timeout_s=dest.timeout_s, held=held,
-                                extra=extra, drop=_DROP, on_head=on_head)
-        except asyncio.CancelledError:
-            # The client left. Not the endpoint's fault, but the time it had taken so far
-            # is a lower bound of its latency: close the attempt as answered.
-            health.success(ep, (perf_counter() - t0) * 1000.0)
-            raise
-        if out.connect_failed:
-            health.connect_failed(ep)
-        elif out.status == 0 or out.status >= 500 or (out.error and not out.client_gone):
-            health.failure(ep, out.ttfb_ms)
-        else:
-            health.success(ep, out.ttfb_ms)
-        if out.status:
-            self._account(dest, ep.cluster, tls, out.status, t0, out.error and "stream")
-            if event is not None:
-                self._tap_end(event, out.status, t0, out.bytes, out.error, out.ttfb_ms)
-        return out, event
-
-    def _answer_failure(self, req: Request, resp: Response, dest: Destination, out: Outcome, ep: Endpoint,
-                        event: TapEvent | None, t0: float) -> None:
-        status = 504 if out.timed_out else 502
-        self._answer(req, resp, dest, ep, event, status, out.error, t0)
-
-    def _answer(self, req: Request, resp: Response, dest: Destination, ep: Endpoint | None,
-                event: TapEvent | None, status: int, reason: str, t0: float) -> None:
-        """Answer the client ourselves (no endpoint answered) and account for it."""
-        resp.send_text(status, reason)
-        tls = ep is not None and self.pools.uses_tls(ep)
-        self._account(dest, ep.cluster if ep is not None else "", tls, status, t0,
-                      "" if status == 503 else "upstream")
-        if self.tap.active:
-            if event is None:
-                event = self._event(req, dest, ep, tls)
-                self.tap.publish(event)
-            self._tap_end(event, status, t0, 0, reason, None)
+    def relay(self, req: Request, resp: Response, dest: Destination, target: bytes) -> None:
+        """Answer `req` through callbacks (a handler returning None, see server.py).
+        `target`: origin-form path and query for the endpoint (gateway endpoints get
+        their path prefix in front)."""
+        call = _Call(self, req, resp, dest, target)
+        resp.on_cancel = call.cancel
+        call.next_attempt()
 
     def _account(self, dest: Destination, dst_cluster: str, tls: bool, status: int, t0: float,
                  error: str) -> None:
-        series = self.metrics.series(direction=self.direction, src_cluster=dest.src_cluster,
-                                     dst_cluster=dst_cluster, dst_namespace=dest.namespace,
-                                     dst_service=dest.service, tls=tls or self.inbound_tls)
+        key = (dest.src_cluster, dst_cluster, dest.namespace, dest.service, tls)
+        series = self._series.get(key)
+        if series is None:
+            series = self._series[key] = self.metrics.series(
+                direction=self.direction, src_cluster=dest.src_cluster, dst_cluster=dst_cluster,
+                dst_namespace=dest.namespace, dst_service=dest.service, tls=tls or self.inbound_tls)
         series.request()
         series.response(status, (perf_counter() - t0) * 1000.0, error=error)
 
@@ -179,18 +107,127 @@ class Relay:
 
     def _tap_head(self, event: TapEvent, status: int, t0: float) -> None:
         if self.tap.active:
-            ms = (perf_counter() - t0) * 1000.0
-            self.tap.publish(_derive(event, "response_init", status=status, latency_ms=ms))
+            self.tap.publish(_derive(event, "response_init", status, (perf_counter() - t0) * 1000.0))
 
     def _tap_end(self, event: TapEvent, status: int, t0: float, nbytes: int, error: str,
                  ttfb_ms: float | None) -> None:
         if self.tap.active:
             ms = (perf_counter() - t0) * 1000.0
-            self.tap.publish(_derive(event, "response_end", status=status, duration_ms=ms,
-                                     latency_ms=ms if ttfb_ms is None else ttfb_ms, bytes=nbytes, error=error))
+            self.tap.publish(_derive(event, "response_end", status, ms if ttfb_ms is None else ttfb_ms, ms,
+                                     nbytes, error))
 
 
-def _derive(event: TapEvent, kind: str, **changes: object) -> TapEvent:
-    d = event.to_dict()
-    d.update(kind=kind, ts=time.time(), **changes)
-    return TapEvent(**d)
+class _Call(Forward):
+    """One client request through the relay: its attempts (at most two), the answer
+    when no endpoint gave one, and the accounting of each."""
+
+    __slots__ = ("_relay", "_dest", "_target", "_started", "_tried", "_first", "_tls", "_event")
+
+    def __init__(self, relay: Relay, req: Request, resp: Response, dest: Destination, target: bytes) -> None:
+        # a body that came whole with the head is kept, so that a retry can send it again
+        Forward.__init__(self, relay.pools, req, resp, req.body.take_complete() if req.has_body else b"",
+                         dest.timeout_s)
+        self._relay = relay
+        self._dest = dest
+        self._target = target
+        self._started = perf_counter()
+        self._tried = _NOTHING_TRIED
+        # the first attempt, when it failed and another is tried: (endpoint, tls, timed out, error)
+        self._first: tuple[Endpoint, bool, bool, str] | None = None
+        self._tls = False
+        self._event: TapEvent | None = None
+
+    def next_attempt(self) -> None:
+        ep = self._dest.choose(self._tried)
+        if isinstance(ep, str):
+            if self._first is None:
+                self._answer(None, False, None, 503, ep)
+            else:  # the retry found no other endpoint: report the first failure
+                first_ep, tls, timed_out, error = self._first
+                self._answer(first_ep, tls, None, 504 if timed_out else 502, error)
+            return
+        relay = self._relay
+        req = self._req
+        dest = self._dest
+        key = relay.pools.key(ep)
+        self._tls = tls = key[2] is not None
+        target = self._target
+        extra = b""
+        if ep.gateway:
+            target = ep.path_prefix.encode() + target
+            if not tls:
+                extra = relay._plain_hop
+                sa = req.header(CLIENT_SA_HEADER)
+                if sa:
+                    extra += SRC_SA_HEADER + b": " + sa + b"\r\n"
+        if relay.tap.active:
+            self._event = relay._event(req, dest, ep, tls)
+            relay.tap.publish(self._event)
+        else:
+            self._event = None
+        relay.health.start(ep)
+        self.forward(ep, key, request_head(req, target, extra, _NOT_FORWARDED, self._held))
+
+    def cancel(self) -> None:
+        """The client left (or the server gave up on its body). Not the endpoint's fault,
+        but the time it had taken so far is a lower bound of its latency: the attempt
+        is closed as answered."""
+        if not self.done:
+            super().cancel()
+            self._relay.health.success(self.ep, (perf_counter() - self._started) * 1000.0)
+
+    def attempt_head(self) -> None:
+        if self._event is not None:
+            self._relay._tap_head(self._event, self.status, self._started)
+
+    def attempt_done(self) -> None:
+        relay = self._relay
+        ep = self.ep
+        status = self.status
+        health = relay.health
+        if self.connect_failed:
+            health.connect_failed(ep)
+        elif status == 0 or status >= 500 or self.error:
+            health.failure(ep, self.ttfb_ms)
+        else:
+            health.success(ep, self.ttfb_ms)
+        event = self._event
+        if status:
+            relay._account(self._dest, ep.cluster, self._tls, status, self._started, self.error and "stream")
+            if event is not None:
+                relay._tap_end(event, status, self._started, self.bytes, self.error, self.ttfb_ms)
+            if not self._resp.finished:
+                self._resp.end()
+            return
+        if self._first is None and self.retryable and self._req.method in IDEMPOTENT:
+            if event is not None:
+                relay._tap_end(event, 0, self._started, 0, self.error, None)
+            self._first = (ep, self._tls, self.timed_out, self.error)
+            self._tried = self._tried | {ep.address}
+            # from an upstream's callback: back in the request's context (see Pools.key)
+            self._req.context.run(self.next_attempt)
+            return
+        self._answer(ep, self._tls, event, 504 if self.timed_out else 502, self.error)
+
+    def _answer(self, ep: Endpoint | None, tls: bool, event: TapEvent | None, status: int, reason: str) -> None:
+        """Answer the client ourselves (no endpoint answered) and account for it."""
+        relay = self._relay
+        self._resp.send_text(status, reason)
+        relay._account(self._dest, ep.cluster if ep is not None else "", tls, status, self._started,
+                       "" if status == 503 else "upstream")
+        if relay.tap.active:
+            if event is None:
+                event = relay._event(self._req, self._dest, ep, tls)
+                relay.tap.publish(event)
+            relay._tap_end(event, status, self._started, 0, reason, None)
+
+
+def _derive(e: TapEvent, kind: str, status: int, latency_ms: float, duration_ms: float = 0.0, nbytes: int = 0,
+            error: str = "") -> TapEvent:
+    """A later event of the same request (published events are never changed)."""
+    return TapEvent(id=e.id, kind=kind, direction=e.direction, cluster=e.cluster, src_cluster=e.src_cluster,
+                    src_identity=e.src_identity, dst_cluster=e.dst_cluster, dst_namespace=e.dst_namespace,
+                    dst_service=e.dst_service, dst_endpoint=e.dst_endpoint, method=e.method, scheme=e.scheme,
+                    authority=e.authority, path=e.path, status=status, latency_ms=latency_ms,
+                    duration_ms=duration_ms, bytes=nbytes, tls=e.tls, grpc_status=e.grpc_status, error=error,
+                    ts=time.time())

@@ -1,11 +1,15 @@
 """HTTP/1.1 server: one asyncio.Protocol per connection, httptools parser callbacks.
 
-A handler `async def handler(request, response)` runs once per request, as a
-task. Requests on one connection are answered in order: a pipelined request
-waits (and reading pauses) until the response before it is complete. Bodies
-stream both ways with flow control (see flow.py). A bad client (garbage,
-oversized or slow head, slow body) is answered with 400/431/408 and closed;
-other connections never notice.
+A handler `handler(request, response)` is called once per request. An `async
+def` handler runs as a task and the response is complete when it returns. A
+plain function that returns None answers through callbacks instead (no task:
+the proxy's request path): the response is complete at `response.end()` or
+`abort()`, and `response.on_cancel`, if set, hears that the server gave up on
+the request (client gone, body timeout). Requests on one connection are
+answered in order: a pipelined request waits (and reading pauses) until the
+response before it is complete. Bodies stream both ways with flow control (see
+flow.py). A bad client (garbage, oversized or slow head, slow body) is answered
+with 400/431/408 and closed; other connections never notice.
 """
 from __future__ import annotations
 
@@ -14,13 +18,14 @@ import logging
 import ssl
 from collections import deque
 from collections.abc import Awaitable, Callable
+from contextvars import Context, copy_context
 from typing import Any
 
 import httptools
 
 from proxy.config import Limits
-from proxy.http1.flow import BodyStream, WriteFlow
-from proxy.http1.wire import CONTINUE, LAST_CHUNK, Headers, encode_headers, status_line, text_response
+from proxy.http1.flow import NO_BODY, BodyStream, EmptyBody, WriteFlow
+from proxy.http1.wire import CONTINUE, LAST_CHUNK, STATUS_LINES, Headers, encode_headers, status_line, text_response
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +43,7 @@ class ClientGone(ConnectionError):
 
 class Request:
     __slots__ = ("method", "target", "headers", "version", "keep_alive", "host", "expect_continue",
-                 "content_length", "chunked", "upgrade", "connection", "body", "transport", "peer")
+                 "content_length", "chunked", "upgrade", "connection", "body", "transport", "peer", "context")
 
     method: bytes
     target: bytes
@@ -51,9 +56,10 @@ class Request:
     chunked: bool
     upgrade: bool
     connection: bytes  # value of the Connection header, b"" when absent
-    body: BodyStream
+    body: BodyStream | EmptyBody
     transport: asyncio.Transport
     peer: tuple[str, int] | None
+    context: Context  # the handler runs in it (a copy of the server's, one per request, as a task would)
 
     @property
     def has_body(self) -> bool:
@@ -80,7 +86,7 @@ class Response:
     """
 
     __slots__ = ("_proto", "_transport", "_req", "_head_method", "_v10", "keep_alive", "started", "finished",
-                 "status", "bytes_sent", "_pending", "_chunked", "_body_ok")
+                 "status", "bytes_sent", "_pending", "_chunked", "_body_ok", "detached", "on_cancel")
 
     def __init__(self, proto: HttpServerProtocol, req: Request) -> None:
         self._proto = proto
@@ -96,10 +102,16 @@ class Response:
         self._pending = b""
         self._chunked = False
         self._body_ok = False
+        self.detached = False  # answered through callbacks: complete at end() or abort()
+        self.on_cancel: Callable[[], None] | None = None
 
     def start(self, status: int, headers: Headers, length: int | None = None) -> None:
         """`headers` must not hold framing or hop-by-hop headers; `length` None
         means unknown (chunked to HTTP/1.1 clients, close-delimited to 1.0)."""
+        self.start_encoded(status, encode_headers(headers), length)
+
+    def start_encoded(self, status: int, headers: bytes, length: int | None = None) -> None:
+        """`start` with the header lines already encoded (`name: value\r\n` each)."""
         if self.started:
             raise RuntimeError("response already started")
         self.started = True
@@ -109,23 +121,22 @@ class Response:
             self.keep_alive = False
         elif self._req.expect_continue and self._req.body.on_first_read is not None:
             self.keep_alive = False  # refused before 100-continue: the body may or may not follow
-        body_ok = not self._head_method and status >= 200 and status not in (204, 304)
-        framing = b""
+        self._body_ok = body_ok = not self._head_method and status >= 200 and status != 204 and status != 304
         if length is not None:
-            if status >= 200 and status != 204:
-                framing = b"content-length: %d\r\n" % length
-        elif body_ok:
-            if self._v10:
-                self.keep_alive = False
-            else:
-                self._chunked = True
-                framing = b"transfer-encoding: chunked\r\n"
+            framing = b"content-length: %d\r\n" % length if status >= 200 and status != 204 else b""
+        elif not body_ok:
+            framing = b""
+        elif self._v10:
+            self.keep_alive = False
+            framing = b""
+        else:
+            self._chunked = True
+            framing = b"transfer-encoding: chunked\r\n"
         if not self.keep_alive:
             framing += b"connection: close\r\n"
         elif self._v10:
             framing += b"connection: keep-alive\r\n"
-        self._body_ok = body_ok
-        self._pending = status_line(status) + encode_headers(headers) + framing + b"\r\n"
+        self._pending = b"".join((STATUS_LINES.get(status) or status_line(status), headers, framing, b"\r\n"))
 
     def write(self, data: bytes) -> None:
         if not data or not self._body_ok:
@@ -146,6 +157,10 @@ class Response:
     async def drain(self) -> None:
         await self._proto.flow.drain()
 
+    def on_writable(self, callback: Callable[[], None]) -> None:
+        """Call `callback` once when the client has taken the bytes written (while `paused`)."""
+        self._proto.flow.on_resume = callback
+
     def end(self) -> None:
         tail = LAST_CHUNK if self._chunked and self._body_ok else b""
         if self._pending:
@@ -154,6 +169,8 @@ class Response:
         if tail:
             self._transport.write(tail)
         self.finished = True
+        if self.detached:
+            self._proto._response_complete(self._req, self)
 
     def send(self, status: int, headers: Headers, body: bytes = b"") -> None:
         self.start(status, headers, len(body))
@@ -168,9 +185,11 @@ class Response:
         self.keep_alive = False
         self.finished = True
         self._transport.close()
+        if self.detached:
+            self._proto._response_complete(self._req, self)
 
 
-Handler = Callable[[Request, Response], Awaitable[None]]
+Handler = Callable[[Request, Response], Awaitable[None] | None]
 
 
 class _Refuse(Exception):
@@ -200,6 +219,7 @@ class HttpServerProtocol(asyncio.Protocol):
         self._active_resp: Response | None = None
         self._task: asyncio.Task[None] | None = None
         self._parsing: Request | None = None  # head complete, body not yet
+        self._held: Request | None = None  # head complete, not dispatched before its read is parsed
         self._in_head = False
         self._head_bytes = 0
         self._head_raw = 0
@@ -229,6 +249,15 @@ class HttpServerProtocol(asyncio.Protocol):
         self._pipeline.clear()
         if self._task is not None and not self._task.done():
             self._task.cancel()
+        else:
+            self._cancel_detached()
+
+    def _cancel_detached(self) -> None:
+        resp = self._active_resp
+        if resp is not None and resp.detached and resp.on_cancel is not None:
+            cancel, resp.on_cancel = resp.on_cancel, None
+            resp.finished = True
+            cancel()
 
     def pause_writing(self) -> None:
         self.flow.pause()
@@ -247,9 +276,11 @@ class HttpServerProtocol(asyncio.Protocol):
             # and not passed on); what follows it on this connection is not HTTP.
             self._broken = True
             self.draining = True
+            self._dispatch_held()
             return
         except httptools.HttpParserError as exc:
             self._broken = True
+            self._held = None
             cause = exc.__context__  # what a callback raised
             if isinstance(cause, _Refuse):
                 self._refuse(cause.status, cause.reason)
@@ -264,6 +295,7 @@ class HttpServerProtocol(asyncio.Protocol):
                 if self._head_raw > self._limits.max_header_bytes:
                     self._broken = True
                     self._refuse(431, f"request header fields larger than {self._limits.max_header_bytes} bytes")
+        self._dispatch_held()
 
     # -- parser callbacks -------------------------------------------------------------
 
@@ -273,7 +305,8 @@ class HttpServerProtocol(asyncio.Protocol):
         self._head_raw = 0
         self._url = b""
         self._headers = []
-        self._set_timer(self._limits.header_timeout_s, self._head_timeout)
+        self.deadline = self._loop.time() + self._limits.header_timeout_s
+        self._expire = self._head_timeout
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -296,16 +329,14 @@ class HttpServerProtocol(asyncio.Protocol):
         req.method = parser.get_method()
         req.target = self._url
         req.headers = headers = self._headers
-        req.version = parser.get_http_version()
-        req.keep_alive = parser.should_keep_alive() and not self.draining
-        req.upgrade = parser.should_upgrade()
+        req.version = version = parser.get_http_version()
+        req.upgrade = upgrade = parser.should_upgrade()
+        req.keep_alive = parser.should_keep_alive() and not self.draining and not upgrade
         req.transport = self.transport
         req.peer = self.peer
-        host = b""
-        connection = b""
-        expect = False
+        host = connection = b""
+        expect = chunked = False
         length: int | None = None
-        chunked = False
         for name, value in headers:
             low = name.lower()
             if low == b"host":
@@ -322,22 +353,22 @@ class HttpServerProtocol(asyncio.Protocol):
         req.connection = connection
         req.content_length = length
         req.chunked = chunked
-        if req.upgrade:
-            req.keep_alive = False
-        req.body = body = BodyStream(self)
-        has_body = chunked or bool(length)
-        req.expect_continue = expect and has_body and req.version == "1.1"
-        if has_body:
+        if chunked or length:
+            req.body = BodyStream(self)
+            req.expect_continue = expect and version == "1.1"
             self._parsing = req
             self._set_timer(self._limits.request_timeout_s, self._request_timeout)
+            # held until this read is parsed: a body that came with the head is then whole
+            self._held = req
         else:
-            body.finish()
-            self._cancel_timer()
-        if self._active is None:
-            self._start(req)
-        else:
-            self._pipeline.append(req)
-            self._update_reading()
+            req.body = NO_BODY
+            req.expect_continue = False
+            self.deadline = _NEVER
+            if self._active is None:
+                self._start(req)
+            else:
+                self._pipeline.append(req)
+                self._update_reading()
 
     def on_body(self, data: bytes) -> None:
         self._parsing.body.feed(data)  # type: ignore[union-attr]
@@ -349,9 +380,25 @@ class HttpServerProtocol(asyncio.Protocol):
         self._parsing = None
         req.body.finish()
         self._cancel_timer()
+        if self._held is req:
+            self._held = None
+            self._dispatch(req)
         self._maybe_idle()
 
     # -- request cycle -------------------------------------------------------------
+
+    def _dispatch_held(self) -> None:
+        req = self._held
+        if req is not None:
+            self._held = None
+            self._dispatch(req)
+
+    def _dispatch(self, req: Request) -> None:
+        if self._active is None:
+            self._start(req)
+        else:
+            self._pipeline.append(req)
+            self._update_reading()
 
     def _start(self, req: Request) -> None:
         resp = Response(self, req)
@@ -359,24 +406,30 @@ class HttpServerProtocol(asyncio.Protocol):
         self._active_resp = resp
         if req.expect_continue and not req.body.complete:
             req.body.on_first_read = self._send_continue
-        self._task = self._loop.create_task(self._run(req, resp))
+        req.context = context = copy_context()
+        try:
+            result = context.run(self._handler, req, resp)
+        except Exception as exc:
+            self._handler_failed(req, resp, exc)
+            result = None
+        if result is not None:
+            self._task = self._loop.create_task(self._run(req, resp, result), context=context)
+        elif resp.finished:
+            self._response_complete(req, resp)
+        else:
+            resp.detached = True
 
     def _send_continue(self) -> None:
         if self._active is not None and not self._active.body.complete and not self.transport.is_closing():
             self.transport.write(CONTINUE)
 
-    async def _run(self, req: Request, resp: Response) -> None:
+    async def _run(self, req: Request, resp: Response, handling: Awaitable[None]) -> None:
         try:
-            await self._handler(req, resp)
+            await handling
         except asyncio.CancelledError:
             return  # the client left
         except Exception as exc:
-            log.exception("handler failed on %s %s", req.method.decode(), req.target.decode("latin-1"))
-            if not resp.started:
-                resp.keep_alive = False
-                resp.send_text(500, f"internal error: {type(exc).__name__}: {exc}")
-            elif not resp.finished:
-                resp.abort()
+            self._handler_failed(req, resp, exc)
         if not resp.finished:
             if resp.started:
                 resp.abort()
@@ -384,10 +437,21 @@ class HttpServerProtocol(asyncio.Protocol):
                 resp.send_text(500, "internal error: the handler sent no response")
         self._response_complete(req, resp)
 
+    @staticmethod
+    def _handler_failed(req: Request, resp: Response, exc: Exception) -> None:
+        log.exception("handler failed on %s %s", req.method.decode(), req.target.decode("latin-1"),
+                      exc_info=exc)
+        if not resp.started:
+            resp.keep_alive = False
+            resp.send_text(500, f"internal error: {type(exc).__name__}: {exc}")
+        elif not resp.finished:
+            resp.abort()
+
     def _response_complete(self, req: Request, resp: Response) -> None:
         self._active = None
         self._active_resp = None
         self._task = None
+        resp.on_cancel = None  # (its owner usually holds the response: a cycle otherwise)
         transport = self.transport
         if transport.is_closing():
             return
@@ -407,9 +471,15 @@ class HttpServerProtocol(asyncio.Protocol):
             nxt = self._pipeline.popleft()
             self._update_reading()
             self._start(nxt)
-        else:
+            return
+        if self._read_paused or self._body_paused:
             self._update_reading()
-            self._maybe_idle()
+        if self._parsing is None and not self._in_head:
+            if self.draining:
+                transport.close()
+            else:
+                self.deadline = self._loop.time() + self._limits.idle_timeout_s
+                self._expire = self._idle_timeout
 
     # -- flow control ----------------------------------------------------------------
 
@@ -467,9 +537,11 @@ class HttpServerProtocol(asyncio.Protocol):
         req = self._parsing
         resp = self._active_resp
         if req is not None and self._active is req and resp is not None and not resp.started:
-            resp.finished = True
             if self._task is not None:
                 self._task.cancel()
+            else:
+                self._cancel_detached()
+            resp.finished = True
             self._close_lingering(text_response(
                 408, f"request body not received within {self._limits.request_timeout_s:g} s", close=True))
         else:

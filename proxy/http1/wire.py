@@ -23,7 +23,7 @@ HOP_BY_HOP = frozenset(
     }
 )
 
-_STATUS_LINES: dict[int, bytes] = {
+STATUS_LINES: dict[int, bytes] = {
     s.value: b"HTTP/1.1 %d %s\r\n" % (s.value, s.phrase.encode()) for s in HTTPStatus
 }
 
@@ -32,29 +32,27 @@ LAST_CHUNK = b"0\r\n\r\n"
 
 
 def status_line(status: int) -> bytes:
-    line = _STATUS_LINES.get(status)
+    line = STATUS_LINES.get(status)
     if line is None:
         line = b"HTTP/1.1 %d Unknown\r\n" % status
     return line
-
-
-def has_body(method: bytes, status: int) -> bool:
-    return method != b"HEAD" and status >= 200 and status not in (204, 304)
 
 
 def connection_tokens(value: bytes) -> frozenset[bytes]:
     return frozenset(t.strip().lower() for t in value.split(b","))
 
 
-def end_to_end(headers: Headers, listed: frozenset[bytes] = frozenset()) -> Headers:
-    """The headers a proxy passes on: without hop-by-hop ones and those the
-    Connection header names."""
-    out = []
-    for name, value in headers:
-        low = name.lower()
-        if low not in HOP_BY_HOP and low not in listed:
-            out.append((name, value))
-    return out
+def not_forwarded(connection: bytes, also: frozenset[bytes] = frozenset()) -> frozenset[bytes]:
+    """The (lowercase) header names a proxy drops: hop-by-hop ones, those the Connection
+    header value `connection` names, and `also`."""
+    skip = HOP_BY_HOP | also if also else HOP_BY_HOP
+    return skip | connection_tokens(connection) if connection else skip
+
+
+def encode_end_to_end(headers: Headers, skip: frozenset[bytes] = HOP_BY_HOP) -> bytes:
+    """The header lines a proxy passes on: all but those `skip` names (see `not_forwarded`)."""
+    return b"".join([b"".join((name, b": ", value, b"\r\n")) for name, value in headers
+                     if name.lower() not in skip])
 
 
 def encode_headers(headers: Headers) -> bytes:

@@ -13,35 +13,49 @@ import asyncio
 import random
 import signal
 import sys
+from collections.abc import Awaitable
 
-from proxy.http1.server import HttpServer, Request, Response
+from proxy.http1.server import Handler, HttpServer, Request, Response
 from proxy.http1.runtime import install_uvloop, split_hostport
 
 TEXT_PLAIN = [(b"content-type", b"text/plain; charset=utf-8")]
 
 
-def echo_handler(message: str, *, error_rate: float = 0.0, latency_ms: float = 0.0):
+def echo_handler(message: str, *, error_rate: float = 0.0, latency_ms: float = 0.0) -> Handler:
     body = message.encode() + b"\n"
     delay = latency_ms / 1000.0
 
-    async def handle(req: Request, resp: Response) -> None:
-        if delay:
-            await asyncio.sleep(delay)
+    def answer(req: Request, resp: Response) -> Awaitable[None] | None:
+        # a plain function: a GET is answered at once, without a task (see proxy.http1.server)
         if error_rate and random.random() < error_rate:
             resp.send(500, TEXT_PLAIN, b"injected error\n")
-            return
+            return None
         if req.method in (b"POST", b"PUT"):
-            resp.start(200, [(b"content-type", req.header(b"content-type") or b"application/octet-stream")],
-                       req.content_length)
-            while chunk := await req.body.read():
-                resp.write(chunk)
-                if resp.paused:
-                    await resp.drain()
-            resp.end()
-            return
+            return stream_back(req, resp)
         resp.send(200, TEXT_PLAIN, body)
+        return None
 
-    return handle
+    if not delay:
+        return answer
+
+    async def delayed(req: Request, resp: Response) -> None:
+        await asyncio.sleep(delay)
+        streaming = answer(req, resp)
+        if streaming is not None:
+            await streaming
+
+    return delayed
+
+
+async def stream_back(req: Request, resp: Response) -> None:
+    """The request body, streamed back as it comes."""
+    resp.start(200, [(b"content-type", req.header(b"content-type") or b"application/octet-stream")],
+               req.content_length)
+    while chunk := await req.body.read():
+        resp.write(chunk)
+        if resp.paused:
+            await resp.drain()
+    resp.end()
 
 
 async def serve_echo(host: str, port: int, *, message: str, error_rate: float = 0.0,

@@ -12,6 +12,8 @@ from typing import Iterator
 
 import pytest
 
+from controller.federation.processes import find_federation_processes
+
 from controller.statefile import ControllerRecord, read_record
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -84,3 +86,5 @@ def headless(tmp_path: Path) -> Iterator[HeadlessController]:
         if proc.poll() is None:
             proc.kill()
         proc.communicate(timeout=10)
+    for pid in find_federation_processes(controller.state):  # proxies outlive a killed controller by design
+        os.kill(pid, signal.SIGKILL)

@@ -34,9 +34,9 @@ def test_tables_align_columns_and_mark_empty_cells():
     quiet = {**link, "metadata": {**link["metadata"], "name": "c1-c3"}, "spec": {"sourceCluster": "c1", "targetCluster": "c3"}, "status": {}}
     text = output.object_table("Link", [link, quiet], show_cluster=False, show_namespace=False, now=NOW)
     assert text.splitlines() == [
-        "NAME    SOURCE   TARGET   ALIVE    LATENCY   AGE",
-        "c1-c2   c1       c2       true     1.2ms     60s",
-        "c1-c3   c1       c3       <none>   <none>    60s",
+        "NAME    SOURCE   TARGET   ALIVE    NUM_SVC   LATENCY   LATENCY_P50   LATENCY_P95   LATENCY_P99   AGE",
+        "c1-c2   c1       c2       true     <none>    1.2ms     <none>        <none>        <none>        60s",
+        "c1-c3   c1       c3       <none>   <none>    <none>    <none>        <none>        <none>        60s",
     ]
 
 

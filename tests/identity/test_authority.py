@@ -14,7 +14,7 @@ from controller.errors import Conflict, StoreCorrupt, StoreWriteFailed
 from controller.identity import (
     CertificateFileError, Identity, IdentityAuthority, InvalidIdentity, LeafFiles, describe, needs_renewal,
 )
-from controller.identity.files import read_chain
+from proxy.tls.files import read_chain
 
 
 def mode(path: Path) -> int:

@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from controller.identity import Identity, IdentityAuthority
-from controller.identity.files import read_chain
+from proxy.tls.files import read_chain
 from controller.identity.pki import issued_by, make_anchor, make_issuer, make_leaf
 
 

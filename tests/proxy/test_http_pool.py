@@ -7,7 +7,9 @@ import socket
 import pytest
 
 from proxy.config import Endpoint, Limits
-from proxy.http1.client import ConnectFailed, UpstreamReset
+from proxy.http1.client import (
+    ConnectFailed, UpstreamConnection, UpstreamError, UpstreamReset, UpstreamTimeout,
+)
 from proxy.http1.pool import Pools
 from proxy.http1.server import Request, Response
 from tests.proxy.http_support import (
@@ -15,17 +17,47 @@ from tests.proxy.http_support import (
 )
 
 
-async def fetch(pools: Pools, ep: Endpoint, method: bytes = b"GET", target: bytes = b"/") -> tuple[int, bytes]:
-    conn = await pools.acquire(ep)
+class Collect:
+    """An exchange that gathers the response (status, body) into a future."""
+
+    timeout_message = "no answer in time"
+
+    def __init__(self) -> None:
+        self.done: asyncio.Future[tuple[int, bytes]] = asyncio.get_running_loop().create_future()
+        self.status = 0
+        self.parts: list[bytes] = []
+
+    def response_head(self, status: int, headers: list, length: int | None, connection: bytes) -> None:
+        self.status = status
+
+    def response_body(self, data: bytes) -> None:
+        self.parts.append(data)
+
+    def response_end(self) -> None:
+        self.done.set_result((self.status, b"".join(self.parts)))
+
+    def upstream_failed(self, exc: UpstreamError) -> None:
+        self.done.set_exception(exc)
+
+    def upstream_paused(self, paused: bool) -> None:
+        pass
+
+
+async def acquire(pools: Pools, ep: Endpoint) -> UpstreamConnection:
+    key = pools.key(ep)
+    return pools.idle(key) or await pools.connect(ep, key)
+
+
+async def fetch(pools: Pools, ep: Endpoint, method: bytes = b"GET", target: bytes = b"/",
+                timeout_s: float = 5.0) -> tuple[int, bytes]:
+    conn = await acquire(pools, ep)
+    exchange = Collect()
     try:
-        conn.begin(method + b" " + target + b" HTTP/1.1\r\nhost: x\r\n\r\n", head_request=method == b"HEAD",
-                   body=False)
-        head = await conn.response_head()
-        parts = []
-        while data := await conn.read():
-            parts.append(data)
-        return head.status, b"".join(parts)
+        conn.begin(method + b" " + target + b" HTTP/1.1\r\nhost: x\r\n\r\n", exchange,
+                   head_request=method == b"HEAD", body=False, timeout_s=timeout_s)
+        return await exchange.done
     finally:
+        conn.finish()
         pools.release(conn)
 
 
@@ -108,7 +140,7 @@ async def test_refused_connect_is_connect_failed():
     pools = Pools(Limits(connect_timeout_s=1.0))
     port = dead_port()
     with pytest.raises(ConnectFailed, match=f"connect to 127.0.0.1:{port} failed"):
-        await pools.acquire(ep(port))
+        await acquire(pools, ep(port))
 
 
 async def test_connect_timeout_is_connect_failed():
@@ -120,7 +152,7 @@ async def test_connect_timeout_is_connect_failed():
     pools = Pools(Limits(connect_timeout_s=0.2))
     try:
         with pytest.raises(ConnectFailed, match=f"connect to 127.0.0.1:{port} timed out after 0.2 s"):
-            await pools.acquire(ep(port))
+            await acquire(pools, ep(port))
     finally:
         filler[1].close()
         listener.close()
@@ -194,7 +226,7 @@ async def test_tls_handshake_failure_is_connect_failed(tmp_path):
     pools = Pools(tls_for=lambda e: (client_context(None, other_ca[2]), "localhost"))
     try:
         with pytest.raises(ConnectFailed, match="TLS handshake with .* failed"):
-            await pools.acquire(ep(up.port))
+            await acquire(pools, ep(up.port))
     finally:
         pools.close()
         await up.server.shutdown(0.5)

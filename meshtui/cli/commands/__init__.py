@@ -13,4 +13,5 @@ To add a command (say `stat`):
 2. add "stat" to COMMANDS below (the order is the order in `meshtui --help`).
 """
 
-COMMANDS: tuple[str, ...] = ("apply", "get", "delete", "check", "stat", "tap", "curl", "load", "demo", "controller")
+COMMANDS: tuple[str, ...] = ("apply", "get", "delete", "check", "link", "unlink", "identity", "stat", "tap", "curl", "load", "demo",
+                            "controller", "install", "inject", "attach", "serve_ssh")

@@ -1,17 +1,17 @@
 """Where one identity's TLS material lives: a directory with cert.pem (leaf followed by its
-issuer), key.pem and bundle.pem (the trusted anchors). A proxy's `tls_dir` is such a directory.
-
-Imports only the standard library and `cryptography`, so the data plane may use it as is."""
+issuer), key.pem and bundle.pem (the trusted anchors). A proxy's `tls_dir` is such a directory."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-
-from cryptography import x509
+from typing import TYPE_CHECKING
 
 from .names import Identity
 from .peer import identity_from_cert
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 CERT_FILE = "cert.pem"
 KEY_FILE = "key.pem"
@@ -24,6 +24,8 @@ class CertificateFileError(ValueError):
 
 def read_chain(path: Path) -> list[x509.Certificate]:
     """The certificates in a PEM file, in file order; raises CertificateFileError naming the file."""
+    from cryptography import x509  # only when certificates are read: a plain proxy never imports it
+
     try:
         data = Path(path).read_bytes()
     except OSError as err:

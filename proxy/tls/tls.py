@@ -4,9 +4,7 @@ Both sides present their leaf (cert.pem carries leaf + issuer, so peers need onl
 anchors) and verify the peer against bundle.pem. Contexts are cheap to build: reloading
 means building fresh ones. Connections already open (pooled) keep the context they were
 made with and keep working until they close; new connections use the renewed leaf and
-bundle. `ReloadingTLS` wraps that for a long-running listener and client pool.
-
-Imports only the standard library, so the data plane may use it as is."""
+bundle. `ReloadingTLS` wraps that for a long-running listener and client pool."""
 from __future__ import annotations
 
 import os

@@ -1,14 +1,13 @@
-"""Read the SPIFFE identity a certificate or a verified TLS peer carries.
-
-Imports only the standard library and `cryptography`, so the data plane may use it as is."""
+"""Read the SPIFFE identity a certificate or a verified TLS peer carries."""
 from __future__ import annotations
 
 import ssl
-from typing import Any
-
-from cryptography import x509
+from typing import TYPE_CHECKING, Any
 
 from .names import Identity, InvalidIdentity, identity_from_uri
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 
 def _one_identity(uris: list[str], trust_domain: str | None) -> Identity | None:
@@ -25,6 +24,8 @@ def _one_identity(uris: list[str], trust_domain: str | None) -> Identity | None:
 
 
 def identity_from_cert(cert: x509.Certificate, trust_domain: str | None = None) -> Identity | None:
+    from cryptography import x509  # only when certificates are read: a plain proxy never imports it
+
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
@@ -45,6 +46,8 @@ def identity_from_peercert(peer: ssl.SSLObject | ssl.SSLSocket | dict[str, Any] 
     if isinstance(peer, (ssl.SSLObject, ssl.SSLSocket)):
         peer = peer.getpeercert()
     if isinstance(peer, (bytes, bytearray, memoryview)):
+        from cryptography import x509
+
         try:
             cert = x509.load_der_x509_certificate(bytes(peer))
         except ValueError:

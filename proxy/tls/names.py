@@ -1,6 +1,4 @@
-"""SPIFFE-style workload identities: `spiffe://<trust-domain>/cluster/<c>/ns/<ns>/sa/<sa>`.
-
-Imports only the standard library, so the data plane may use it as is."""
+"""SPIFFE-style workload identities: `spiffe://<trust-domain>/cluster/<c>/ns/<ns>/sa/<sa>`."""
 from __future__ import annotations
 
 import re

@@ -1,0 +1,1 @@
+"""One file per view (Textual modes) and per modal dialog."""

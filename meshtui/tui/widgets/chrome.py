@@ -1,0 +1,97 @@
+"""Every view's frame: the header (where you are, who you are, the stream's state, the views to
+click) and the k9s command line (`:` commands, `/` filters)."""
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.content import Content
+from textual.message import Message
+from textual.suggester import SuggestFromList
+from textual.widgets import Input, Label, Static
+
+from ..logic.commands import suggestions
+
+VIEWS: tuple[tuple[str, str], ...] = (
+    ("overview", "Overview"), ("services", "Services"), ("exports", "Exports"), ("policies", "Policies"),
+    ("tap", "Tap"), ("top", "Top"), ("topology", "Topology"), ("checks", "Checks"), ("events", "Events"),
+)
+
+
+class MeshHeader(Static):
+    """Two lines: context and state, then the views (number keys or a click)."""
+
+    def show(self, *, view: str, title: str, context: str, user: str, read_only: bool, state: str) -> None:
+        if state == "live":
+            st = "[$success]● $state[/]"
+        elif state.startswith("reconnecting"):
+            st = "[$warning]⟳ $state[/]"
+        else:
+            st = "[$secondary]◌ $state[/]"
+        mode = "[reverse $warning] READ-ONLY [/]" if read_only else "[$text-muted]read-write[/]"
+        nav = "  ".join(
+            (f"[reverse $primary]{i} {label}[/]" if name == view else f"[@click=app.open_view('{name}')]{i} {label}[/]")
+            for i, (name, label) in enumerate(VIEWS, 1)
+        )
+        # $names are substituted as literal text, so filters and states need no escaping
+        values = dict(title=title, context=context, user=user or "-", state=state)
+        if values != getattr(self, "_shown", None) or (view, read_only) != getattr(self, "_where", None):
+            self._shown, self._where = values, (view, read_only)
+            self.update(Content.from_markup(
+                f"[b reverse $accent] meshtui [/] [b]$title[/] $context  │ user [b]$user[/] │ {mode} │ {st}\n{nav}", **values))
+
+
+class CommandBar(Horizontal):
+    """Hidden until `:` or `/`; posts Submitted, Changed (live filtering) and Closed."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", show=False)]
+
+    class Submitted(Message):
+        def __init__(self, mode: str, value: str) -> None:
+            super().__init__()
+            self.mode, self.value = mode, value
+
+    class Changed(Submitted):
+        pass
+
+    class Closed(Message):
+        def __init__(self, mode: str, cancelled: bool) -> None:
+            super().__init__()
+            self.mode, self.cancelled = mode, cancelled
+
+    def __init__(self) -> None:
+        super().__init__(id="command-bar")
+        self.mode = ""
+
+    def compose(self) -> ComposeResult:
+        yield Label(":", id="command-prompt")
+        yield Input(id="command-input", suggester=SuggestFromList(suggestions(), case_sensitive=False))
+
+    def open(self, mode: str, value: str = "") -> None:
+        self.mode = mode
+        self.query_one(Label).update(":" if mode == "command" else "/")
+        inp = self.query_one(Input)
+        inp.placeholder = "kind or view [@cluster]  (svc, gtp @cluster-2, tap, q)" if mode == "command" else "regex; !regex inverts"
+        inp.value = value
+        self.display = True
+        inp.focus()
+
+    def _close(self, cancelled: bool) -> None:
+        self.display = False
+        self.post_message(self.Closed(self.mode, cancelled))
+
+    def action_cancel(self) -> None:
+        self._close(cancelled=True)
+
+    @on(Input.Submitted, "#command-input")
+    def _submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.post_message(self.Submitted(self.mode, event.value))
+        self._close(cancelled=False)
+
+    @on(Input.Changed, "#command-input")
+    def _changed(self, event: Input.Changed) -> None:
+        event.stop()
+        if self.display:
+            self.post_message(self.Changed(self.mode, event.value))

@@ -1,0 +1,158 @@
+"""The TUI's pure logic: shares, validation, commands, filters, bounded buffers, diff-updates."""
+from __future__ import annotations
+
+import pytest
+from textual.app import App, ComposeResult
+
+from meshtui.tui.live.traffic import TapBuffer, TopTable
+from meshtui.tui.logic import fmt
+from meshtui.tui.logic.commands import Command, CommandError, parse_command
+from meshtui.tui.logic.exports import RuleDraft, default_export_spec, validate_export_draft
+from meshtui.tui.logic.filtering import RowFilter
+from meshtui.tui.logic.policy import TargetDraft, effective_share, validate_draft
+from meshtui.tui.widgets.tables import Col, LiveTable, Row
+from proxy.events import TapDropped, TapEvent
+
+KEYS = {"default/default/default/cluster-1", "default/default/default/cluster-3"}
+C1, C3 = sorted(KEYS)
+
+
+@pytest.mark.parametrize("lb, local_ready, targets, reachable, expected", [
+    ("Locality", True, [], None, {"c2": 1.0}),
+    ("Locality", False, [], None, {}),
+    ("Locality", True, [("c1", None)], None, {"c1": 1.0}),  # pinned
+    ("Locality", True, [("c1", None)], {"c3"}, {}),  # pinned to a cluster that does not export it
+    ("FailOver", True, [("c1", None), ("c3", None)], None, {"c2": 1.0}),
+    ("FailOver", False, [("c1", None), ("c3", None)], None, {"c1": 0.5, "c3": 0.5}),
+    ("FailOver", False, [("c1", 3), ("c3", 1)], None, {"c1": 0.75, "c3": 0.25}),
+    ("FailOver", False, [("c1", 0), ("c3", None)], None, {"c3": 1.0}),
+    ("ActiveActive", True, [("c1", None), ("c3", None)], None, {"c2": 1 / 3, "c1": 1 / 3, "c3": 1 / 3}),
+    ("ActiveActive", True, [("c1", 100), ("c3", 300)], None, {"c2": 0.2, "c1": 0.2, "c3": 0.6}),
+    ("ActiveActive", False, [("c1", 50), ("c3", 50), ("c2", 10)], {"c1"}, {"c1": 1.0}),
+])
+def test_effective_share(lb, local_ready, targets, reachable, expected):
+    share = effective_share(lb, "c2", local_ready, targets, reachable)
+    assert share.keys() == expected.keys()
+    assert all(abs(share[k] - v) < 1e-9 for k, v in expected.items())
+
+
+def test_validate_policy_draft():
+    spec, errors = validate_draft("ActiveActive", [TargetDraft(C1, True, "50"), TargetDraft(C3, False, "")], KEYS)
+    assert errors == [] and spec == {"lbType": "ActiveActive", "targets": [{"clusterKey": C1, "weight": 50}]}
+    _, errors = validate_draft("Locality", [TargetDraft(C1, True, ""), TargetDraft(C3, True, "")], KEYS)
+    assert errors == ["spec: policy Locality allows at most one target (the local cluster)"]
+    _, errors = validate_draft("FailOver", [TargetDraft(C1, True, "-1"), TargetDraft("x/y/z/w", True, "")], KEYS)
+    assert errors == [f"weight of {C1}: must be 0 or more, got -1", "target x/y/z/w: no member cluster has this clusterKey"]
+    _, errors = validate_draft("FailOver", [TargetDraft(C1, True, "1.5")], KEYS)
+    assert errors == [f"weight of {C1}: '1.5' is not a whole number"]
+
+
+def test_export_drafts():
+    service = {"metadata": {"name": "web", "namespace": "shop", "cluster": "c1"},
+               "spec": {"ports": [{"port": 80}, {"port": 53, "protocol": "UDP"}, {"port": 8443}]}}
+    assert default_export_spec(service) == {"serviceAccountName": "*", "rules": [
+        {"portNumber": 80, "path": "/c1/web", "pathType": "Prefix"}, {"portNumber": 8443, "path": "/c1/web-8443", "pathType": "Prefix"}]}
+    spec, errors = validate_export_draft([RuleDraft("80", "/x", "Exact")], "", [C3], "HashingLoadBalancer")
+    assert errors == [] and spec["serviceAccountName"] == "*" and spec["targetClusters"] == [C3]
+    _, errors = validate_export_draft([RuleDraft("80", "x", "Prefix"), RuleDraft("", "/", "Prefix")], "*", [], "RoundRobinLoadBalancer")
+    assert errors == ["rule 2: port '' is not a number", "rule 1 path: must start with /"]
+    _, errors = validate_export_draft([], "*", [], "RoundRobinLoadBalancer")
+    assert errors == ["at least one rule (port and path) is needed"]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("svc", Command("view", view="services", kind="Service")),
+    (":gtp @cluster-2", Command("view", view="policies", kind="GlobalTrafficPolicy", cluster="cluster-2")),
+    ("serviceexports.flomesh.io", Command("view", view="exports", kind="ServiceExport")),
+    ("ep @all", Command("view", view="resources", kind="Endpoints", cluster="")),
+    ("raw svc @cluster-1", Command("view", view="resources", kind="Service", cluster="cluster-1")),
+    ("topo", Command("view", view="topology")),
+    ("@cluster-3", Command("cluster", cluster="cluster-3")),
+    ("theme meshtui-light", Command("theme", arg="meshtui-light")),
+    ("q", Command("quit")),
+])
+def test_parse_command(text, expected):
+    assert parse_command(text, {"cluster-1", "cluster-2", "cluster-3"}) == expected
+
+
+@pytest.mark.parametrize("text, message", [
+    ("", "empty command"), ("svc @mars", "unknown cluster 'mars'"), ("nope", "unknown command or kind 'nope'"),
+    ("svc extra", "unexpected 'extra'"), ("raw", ":raw needs a kind"),
+])
+def test_parse_command_errors(text, message):
+    with pytest.raises(CommandError, match=message):
+        parse_command(text, {"cluster-1"})
+
+
+def test_row_filter():
+    rows = [("cluster-1", "httpbin"), ("cluster-2", "curl"), ("cluster-3", "httpbin-cluster-3")]
+    assert [r for r in rows if RowFilter.compile("HTTPBIN$").matches(r)] == [rows[0]]
+    assert [r for r in rows if RowFilter.compile("!httpbin").matches(r)] == [rows[1]]
+    bad = RowFilter.compile("a(")
+    assert bad.error and bad.matches(("xa(y",)) and not bad.matches(("a",))
+    assert RowFilter.compile("").matches(("anything",)) and not RowFilter.compile("").active
+
+
+def _events(n: int, kind: str = "response_end", **kw) -> list[TapEvent]:
+    return [TapEvent(f"r{i}", kind, "outbound", "c2", dst_cluster="c1", dst_namespace="ns", dst_service="svc",
+                     method="GET", path=f"/{i % 4}", **kw) for i in range(n)]
+
+
+def test_tap_buffer_merges_events_and_stays_bounded():
+    buf = TapBuffer(capacity=100, open_cap=10)
+    buf.add(TapEvent("a", "request_init", "outbound", "c2", method="GET", path="/x"))
+    buf.add(TapEvent("a", "response_init", "outbound", "c2", status=200, latency_ms=3.0))
+    buf.add(TapEvent("a", "response_end", "outbound", "c2", status=200, latency_ms=3.0, duration_ms=5.0, bytes=10))
+    rec = buf.by_id["a"]
+    assert (rec.phase, rec.event.method, rec.event.path, rec.event.status, rec.event.duration_ms) == ("response_end", "GET", "/x", 200, 5.0)
+    for e in _events(10_000, "request_init"):  # never answered: the open set is bounded too
+        buf.add(e)
+    buf.add(TapDropped(7))
+    assert len(buf.records) == 100 and len(buf.by_id) == 100 and len(buf._open) <= 10
+    assert buf.dropped == 7 and buf.events == 10_003
+    assert [r.id for r in buf.latest(2)] == ["r9998", "r9999"]
+
+
+def test_top_table_counts_and_forgets_the_least_recent():
+    top = TopTable(capacity=4)
+    for e in _events(8, status=200, duration_ms=2.0):
+        top.add(e)
+    top.add(_events(1, status=503, duration_ms=9.0)[0])
+    top.add(_events(1, "request_init")[0])  # only finished requests count
+    (key, stats), *_ = top.top(10)
+    assert key == ("c2", "svc.ns@c1", "GET", "/0") and stats.count == 3 and stats.failures == 1
+    assert (stats.best_ms, stats.worst_ms, stats.last_ms) == (2.0, 9.0, 9.0)
+    for i in range(5):
+        top.add(TapEvent(f"x{i}", "response_end", "outbound", "c2", dst_service="other", dst_namespace="ns", method="GET", path=f"/o{i}"))
+    assert len(top.stats) == 4 and all(k[1] == "other.ns@" for k in top.stats)
+
+
+def test_formatting():
+    assert fmt.pct(0.98765) == "98.77%" and fmt.pct(None) == "-"
+    assert fmt.ms(3.25) == "3.2ms" and fmt.ms(42) == "42ms" and fmt.ms(1500) == "1.50s"
+    assert fmt.age(59) == "59s" and fmt.age(3600 * 5 + 1) == "5h" and fmt.age(86400 * 3) == "3d"
+    assert fmt.sparkline([0, 5, 10], 3) == "▁▅█" and fmt.sparkline([1, 2, 3, 4], 2) == "▆█"
+    assert fmt.bar(0.5, 4) == "██░░"
+
+
+class TableApp(App):
+    def compose(self) -> ComposeResult:
+        yield LiveTable(id="t")
+
+
+async def test_live_table_updates_cells_in_place_and_orders_rows():
+    app = TableApp()
+    async with app.run_test() as pilot:
+        table = app.query_one(LiveTable)
+        table.set_columns([Col("name", "NAME"), Col("n", "N", right=True)])
+        table.sync([Row("a", ("a", "1")), Row("c", ("c", "1"))])
+        keys = {k.value: k for k in table.rows}
+        table.move_cursor(row=1)
+        table.sync([Row("a", ("a", "2")), Row("b", ("b", "0")), Row("c", ("c", "1"), accent=True)], "bold red")
+        await pilot.pause()
+        assert [str(table.get_row_at(i)[0]) for i in range(3)] == ["a", "b", "c"]
+        assert str(table.get_row("a")[1]) == "2" and str(table.get_row("c")[0].style) == "bold red"
+        assert all(table.rows[keys[k]] for k in ("a", "c"))  # same row objects: updated in place, not re-added
+        assert table.selected_key() == "c"  # the cursor stays on its row when rows are inserted above
+        table.sync([Row("b", ("b", "0"))])
+        assert [k.value for k in table.rows] == ["b"]

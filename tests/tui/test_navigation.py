@@ -1,0 +1,150 @@
+"""k9s habits: `:` command mode (kinds, aliases, @cluster), `/` filters, `?` help, d/y/e."""
+from __future__ import annotations
+
+from textual.widgets import TextArea
+
+from meshtui.tui.app import MeshApp
+from meshtui.tui.screens.editor import EditorScreen
+from meshtui.tui.screens.help import HelpScreen
+from meshtui.tui.screens.policies import PoliciesScreen
+from meshtui.tui.screens.resources import ResourcesScreen
+from meshtui.tui.screens.service_detail import ServiceDetailScreen
+from meshtui.tui.screens.services import ServicesScreen
+from meshtui.tui.screens.text_view import TextViewScreen
+from meshtui.tui.widgets.tables import LiveTable
+
+from .conftest import SIZE, column_labels, NotifyLog, table_rows, wait_for, wait_rows
+
+
+async def command(pilot, text: str) -> None:
+    await pilot.press("colon")
+    await pilot.press(*text)
+    await pilot.press("enter")
+    await pilot.pause()
+
+
+async def test_command_mode_reaches_kinds_views_and_clusters(controller):
+    app = MeshApp(controller)
+    notes = NotifyLog()
+    async with app.run_test(size=SIZE, message_hook=notes) as pilot:
+        await wait_for(pilot, lambda: app.cache.synced, what="watch synced")
+        await command(pilot, "gtp @cluster-2")
+        assert isinstance(app.screen, PoliciesScreen) and app.screen.cluster == "cluster-2"
+        rows = await wait_rows(pilot, lambda rows: len(rows) == 1)
+        assert rows[0][:3] == ("httpbin", "httpbin", "FailOver")  # no CLUSTER column: one cluster selected
+        assert column_labels(app)[0] == "NAMESPACE"
+
+        await command(pilot, "serviceimports")  # a kind without a richer view: the generic table
+        assert isinstance(app.screen, ResourcesScreen) and app.screen.kind == "ServiceImport"
+        rows = await wait_rows(pilot, lambda rows: len(rows) == 7)
+        assert column_labels(app)[:3] == ["CLUSTER", "NAMESPACE", "NAME"]
+        assert ("cluster-2", "httpbin", "httpbin") == rows[[r[:3] for r in rows].index(("cluster-2", "httpbin", "httpbin"))][:3]
+
+        await command(pilot, "@cluster-1")  # only the cluster of the current view
+        rows = await wait_rows(pilot, lambda rows: len(rows) == 2)
+        assert {r[1] for r in rows} == {"httpbin", "httpbin-cluster-3"}
+
+        await command(pilot, "raw svc @all")  # the generic table even for a kind with a richer view
+        assert isinstance(app.screen, ResourcesScreen) and app.screen.kind == "Service"
+        rows = await wait_rows(pilot, lambda rows: len(rows) == 4)
+        assert column_labels(app)[0] == "CLUSTER" and {r[0] for r in rows} == {"cluster-1", "cluster-3"}
+
+        await command(pilot, "svc")
+        assert isinstance(app.screen, ServicesScreen)
+        await command(pilot, "bogus @nowhere")
+        assert any("unknown cluster 'nowhere'" in n for n in notes)
+        await command(pilot, "bogus")
+        assert any("unknown command or kind 'bogus'" in n for n in notes)
+        assert isinstance(app.screen, ServicesScreen)
+
+
+async def test_filter_regex_and_inversion(controller):
+    app = MeshApp(controller)
+    notes = NotifyLog()
+    async with app.run_test(size=SIZE, message_hook=notes) as pilot:
+        await pilot.press("2")
+        await wait_rows(pilot, lambda rows: len(rows) == 9)
+        await pilot.press("slash", *"^httpbin-cluster-3$")
+        rows = await wait_rows(pilot, lambda rows: len(rows) < 9)  # live while typing
+        assert {r[2] for r in rows} == {"httpbin-cluster-3"} and len(rows) == 3
+        await pilot.press("enter")
+        assert "/^httpbin-cluster-3$" in str(app.screen.query_one("MeshHeader").render())
+
+        await pilot.press("slash", "ctrl+u", *"!^cluster-[12]$")  # no cell is exactly cluster-1 or cluster-2
+        rows = await wait_rows(pilot, lambda rows: len(rows) == 1)
+        assert rows[0][:3] == ("cluster-3", "httpbin", "httpbin-cluster-3")
+        await pilot.press("escape")  # esc in the bar drops the filter
+        await wait_rows(pilot, lambda rows: len(rows) == 9)
+
+        await pilot.press("slash", *"[unclosed")
+        await pilot.press("enter")
+        await wait_rows(pilot, lambda rows: rows == [])
+        assert any("not a regex" in n for n in notes)
+        await pilot.press("escape")  # esc on the table clears the filter too
+        await wait_rows(pilot, lambda rows: len(rows) == 9)
+
+
+async def test_help_describe_yaml_and_drill_down(controller):
+    app = MeshApp(controller)
+    notes = NotifyLog()
+    async with app.run_test(size=SIZE, message_hook=notes) as pilot:
+        await pilot.press("2")
+        table = app.screen.query_one("#main", LiveTable)
+        await wait_for(pilot, lambda: "cluster-2/httpbin/httpbin" in table.rows, what="services")
+        table.move_cursor(row=table.get_row_index("cluster-2/httpbin/httpbin"))
+
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        keys = {r[1] for r in table_rows(app, "#help-keys")}
+        assert {"Describe", "YAML", "Edit", "Delete", "Drill down", "Command", "Filter", "Help"} <= keys
+        await pilot.press("escape")
+
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, TextViewScreen), what="describe")
+        text = app.screen.query_one(TextArea).text
+        assert "Kind:         ServiceImport" in text and "default/default/default/cluster-1" in text
+        await pilot.press("escape")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: isinstance(app.screen, TextViewScreen), what="yaml")
+        assert "kind: ServiceImport" in app.screen.query_one(TextArea).text
+        await pilot.press("escape")
+
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ServiceDetailScreen), what="drill-down")
+        edges = await wait_rows(pilot, lambda rows: len(rows) == 2, selector="#edges")
+        assert [r[:2] for r in edges] == [("cluster-2", "cluster-1"), ("cluster-2", "cluster-3")]
+        endpoints = await wait_rows(pilot, lambda rows: len(rows) == 2, selector="#endpoints")
+        assert {(r[0], r[1], r[2]) for r in endpoints} == {
+            ("127.0.11.1:4143/cluster-1/httpbin-mesh", "cluster-1", "gateway"),
+            ("127.0.13.1:4143/cluster-3/httpbin-mesh", "cluster-3", "gateway")}
+        await pilot.press("escape")
+        assert isinstance(app.screen, ServicesScreen)
+
+
+async def test_edit_yaml_validates_before_apply(controller):
+    app = MeshApp(controller)
+    notes = NotifyLog()
+    async with app.run_test(size=SIZE, message_hook=notes) as pilot:
+        await pilot.press("4")
+        await wait_rows(pilot, lambda rows: len(rows) == 1)
+        await pilot.press("e")
+        await wait_for(pilot, lambda: isinstance(app.screen, EditorScreen), what="editor")
+        area = app.screen.query_one(TextArea)
+        original = area.text
+        area.text = original.replace("lbType: FailOver", "lbType: Sideways")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert isinstance(app.screen, EditorScreen)  # refused: stays open with the message inline
+        error = str(app.screen.query_one("#editor-error").render())
+        assert "spec.lbType" in error and "Sideways" not in (await controller.get("gtp", "httpbin", cluster="cluster-2", namespace="httpbin"))["spec"]["lbType"]
+
+        area.text = "kind: [unclosed"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert "YAML: line 1" in str(app.screen.query_one("#editor-error").render())
+
+        area.text = original.replace("lbType: FailOver", "lbType: ActiveActive")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: not isinstance(app.screen, EditorScreen), what="editor closed")
+        await wait_rows(pilot, lambda rows: rows and rows[0][3] == "ActiveActive")
+    assert (await controller.get("gtp", "httpbin", cluster="cluster-2", namespace="httpbin"))["spec"]["lbType"] == "ActiveActive"
