@@ -260,7 +260,8 @@ class ResourceCore:
             elif kind in ("ServiceExport", "Service"):
                 keys.add((md["namespace"], md["name"]))
                 clusters.add(md["cluster"])
-            elif kind in ("Workload", "Endpoints", "EndpointSlice", "GlobalTrafficPolicy", "TrafficSplit"):
+            elif kind in ("Workload", "Endpoints", "EndpointSlice", "GlobalTrafficPolicy", "TrafficSplit",
+                          "ExternalService"):
                 clusters.add(md["cluster"])
         if everything:
             self._reconcile_all(revision)
@@ -288,6 +289,8 @@ class ResourceCore:
             return st.endpoints.get((c, ns, name))
         if kind == "Link":
             return st.links.get(name)
+        if kind == "ExternalService":
+            return st.externals.get((c, ns, name))
         pool = {"TrafficSplit": st.splits.get((c, ns), []), "Workload": st.workloads.get((c, ns), [])}.get(kind)
         if pool is None and kind == "EndpointSlice":
             pool = [o for lst in st.slices.values() for o in lst if o["metadata"]["cluster"] == c and o["metadata"]["namespace"] == ns]

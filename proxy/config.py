@@ -34,6 +34,15 @@ class Endpoint:
     path_prefix: str = ""
     # Identity (SPIFFE URI) the TLS peer must present; empty means do not check.
     server_identity: str = ""
+    # h2-beyond (ExternalService): TLS originated by the proxy to a server outside the mesh,
+    # verified against `tls_ca` (PEM; empty = the system's trust store) as `tls_server_name`
+    # (SNI and the name checked; empty = host). Both empty: no TLS.
+    tls_server_name: str = ""
+    tls_ca: str = ""
+
+    @property
+    def originates_tls(self) -> bool:
+        return bool(self.tls_server_name or self.tls_ca)
 
     @property
     def address(self) -> str:

@@ -2,6 +2,7 @@
 
     python -m proxy --cluster C [--outbound H:P] [--gateway H:P] [--admin H:P]
                     [--config-file F] [--admin-token T | --admin-token-file F] [--tls-dir D]
+                    [--h2-idle-timeout S] [--h2-keepalive S] [--tunnel-idle-timeout S]
 
 The admin token may also come from $MESHTUI_ADMIN_TOKEN.
 
@@ -32,8 +33,6 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from aiohttp import web
-
 from proxy.admin import Admin, ConfigError, LiveConfig
 from proxy.config import ListenSettings
 from proxy.gateway import Gateway
@@ -44,6 +43,7 @@ from proxy.http1.server import HttpServer
 from proxy.metrics import Metrics
 from proxy.outbound import OutboundProxy
 from proxy.protocol_plane import ProtocolPlane  # h2-beyond: HTTP/2, gRPC, WebSocket, TCP
+from proxy.external import originating
 from proxy.http2.settings import LongLived
 from proxy.routing.health import EndpointHealth
 from proxy.tap import TapHub
@@ -52,6 +52,7 @@ from proxy.tls import ProxyIdentities, TLSDirError
 log = logging.getLogger("proxy")
 
 DRAIN_S = 5.0
+_LONGLIVED = LongLived()
 TOKEN_ENV = "MESHTUI_ADMIN_TOKEN"
 
 
@@ -73,7 +74,7 @@ class DataPlane:
         self.metrics = Metrics(cluster)
         self.tap = TapHub()
         self.live = LiveConfig(cluster, self.health, config_file)
-        self.pools = Pools(settings.limits, tls_for)
+        self.pools = Pools(settings.limits, originating(tls_for))  # h2-beyond: TLS to ExternalServices
         self.gateway_ssl = gateway_ssl
         self.admin = Admin(live=self.live, health=self.health, metrics=self.metrics, tap=self.tap,
                            token=settings.admin_token, identities=self.identities)
@@ -82,7 +83,7 @@ class DataPlane:
         self.protocols = ProtocolPlane(cluster=cluster, live=self.live, health=self.health, metrics=self.metrics,
                                        tap=self.tap, identities=self.identities, limits=settings.limits,
                                        longlived=longlived)
-        self._runner: web.AppRunner | None = None
+        self._admin_server: HttpServer | None = None
         self.admin_address: tuple[str, int] | None = None
 
     def _relay(self, direction: str, inbound_tls: bool) -> Relay:
@@ -110,13 +111,10 @@ class DataPlane:
                 self.servers["gateway"] = await self.protocols.server("gateway", handler, ssl_context=self.gateway_ssl
                                                                      ).listen(*split_hostport(s.gateway))
             if s.admin:
-                self._runner = web.AppRunner(self.admin.app(), handler_cancellation=True, access_log=None,
-                                             shutdown_timeout=1.0)
-                await self._runner.setup()
-                host, port = split_hostport(s.admin)
-                site = web.TCPSite(self._runner, host, port, reuse_address=True)
-                await site.start()
-                self.admin_address = self._runner.addresses[0][:2]
+                self._admin_server = await HttpServer(self.admin).listen(*split_hostport(s.admin))
+                self.admin_address = self._admin_server.address
+            if s.outbound:  # h2-beyond: L4 listeners of the tcp routes, beside the outbound listener
+                self.protocols.start_tcp(self.addresses())
         except BaseException:
             await self.stop(grace_s=0.0)
             raise
@@ -137,13 +135,14 @@ class DataPlane:
         self.pools.close()
         self.protocols.close()
         await self.live.flush()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        if self._admin_server is not None:
+            self.admin.close()  # the tap streams end
+            await self._admin_server.shutdown(grace_s=1.0)
+            self._admin_server = None
 
 
-async def run(settings: ListenSettings, config_file: str) -> None:
-    plane = DataPlane(settings, config_file=config_file)
+async def run(settings: ListenSettings, config_file: str, longlived: LongLived | None = None) -> None:
+    plane = DataPlane(settings, config_file=config_file, longlived=longlived)
     await plane.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -183,6 +182,13 @@ def main(argv: list[str] | None = None) -> int:
                         "(meshtui-system/gateway for the gateway, default/default and the callers' accounts "
                         "for the outbound proxy)")
     p.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    # h2-beyond: long-lived connections (proxy/http2/settings.py)
+    p.add_argument("--h2-idle-timeout", type=float, default=_LONGLIVED.h2_idle_timeout_s, metavar="S",
+                   help="close an HTTP/2 connection with no open stream after S seconds")
+    p.add_argument("--h2-keepalive", type=float, default=_LONGLIVED.h2_keepalive_s, metavar="S",
+                   help="PING a silent HTTP/2 client or gateway after S seconds (0 = never)")
+    p.add_argument("--tunnel-idle-timeout", type=float, default=_LONGLIVED.tunnel_idle_timeout_s, metavar="S",
+                   help="close a WebSocket or TCP tunnel with no byte either way for S seconds (0 = never)")
     args = p.parse_args(argv)
     for flag in ("outbound", "gateway", "admin"):
         value = getattr(args, flag)
@@ -199,9 +205,14 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = ListenSettings(cluster=args.cluster, outbound=args.outbound, gateway=args.gateway,
                               admin=args.admin, admin_token=token, tls_dir=args.tls_dir)
+    try:
+        longlived = LongLived(h2_idle_timeout_s=args.h2_idle_timeout, h2_keepalive_s=args.h2_keepalive,
+                              tunnel_idle_timeout_s=args.tunnel_idle_timeout)
+    except ValueError as exc:
+        p.error(str(exc))
     install_uvloop()
     try:
-        asyncio.run(run(settings, args.config_file))
+        asyncio.run(run(settings, args.config_file, longlived))
     except TLSDirError as exc:
         print(f"proxy: {exc}", file=sys.stderr)
         return 1

@@ -1,13 +1,16 @@
-"""The protocols of one DataPlane beyond HTTP/1.1: HTTP/2 (and gRPC) and WebSocket on the
-outbound listener and the gateway, with their own upstream pools.
+"""The protocols of one DataPlane beyond HTTP/1.1: HTTP/2 (and gRPC), WebSocket and opaque
+TCP, with their own upstream pools.
 
 `DataPlane` (proxy/main.py) makes its listeners with `server()`: each accepts HTTP/1.1 as
 before (WebSocket upgrades tunnelled, proxy/websocket.py) and HTTP/2 (prior knowledge h2c,
-or ALPN h2 over TLS) on the same port.
+or ALPN h2 over TLS) on the same port; the gateway also takes opaque TCP for its `tcp`
+exports (proxy/tcp/gateway.py). `start_tcp()` opens the outbound proxy's L4 listeners of
+`tcp` routes (proxy/tcp/listeners.py).
 """
 from __future__ import annotations
 
 import ssl
+from collections.abc import Callable
 
 from proxy.admin import LiveConfig
 from proxy.config import Limits
@@ -17,11 +20,14 @@ from proxy.http2.pool import H2Pools
 from proxy.http2.relay import H2Relay
 from proxy.http2.server import H2ServerConnection
 from proxy.http2.settings import LongLived
-from proxy.http2.tlsctx import H2_ALPN, MeshTLS
+from proxy.http2.tlsctx import H2_ALPN, TCP_ALPN, MeshTLS
 from proxy.metrics import Metrics
 from proxy.protocols import ProtocolServer
 from proxy.routing.health import EndpointHealth
 from proxy.tap import TapHub
+from proxy.tcp.forward import TcpForwarder
+from proxy.tcp.gateway import GatewayTcp
+from proxy.tcp.listeners import TcpListeners
 from proxy.tls import ProxyIdentities
 from proxy.websocket import Upgrades, gateway_decider, outbound_decider
 
@@ -40,6 +46,8 @@ class ProtocolPlane:
         self.h2_pools = H2Pools(self.longlived, limits.connect_timeout_s)
         self.h2_tls = MeshTLS(identities, H2_ALPN)
         self.http1_tls = MeshTLS(identities, "http/1.1")
+        self.tcp: TcpListeners | None = None
+        self._gateway_tcp: TcpForwarder | None = None
 
     def _h2_relay(self, direction: str, inbound_tls: bool) -> H2Relay:
         return H2Relay(cluster=self.cluster, direction=direction, health=self.health, metrics=self.metrics,
@@ -61,7 +69,35 @@ class ProtocolPlane:
                            metrics=self.metrics, tap=self.tap, tls=self.http1_tls, settings=settings,
                            connect_timeout_s=self.limits.connect_timeout_s, inbound_tls=tls)
         return ProtocolServer(handler, limits=self.limits, ssl_context=ssl_context,
-                              h2=lambda connections: H2ServerConnection(accept, settings, connections))
+                              h2=lambda connections: H2ServerConnection(accept, settings, connections),
+                              tcp=self._gateway_tcp_factory(tls) if role == "gateway" else None)
+
+    def _gateway_tcp_factory(self, tls: bool) -> Callable[[set], GatewayTcp]:
+        forwarder = self._gateway_tcp = self._tcp_forwarder("gateway", tls)
+        timeout = self.limits.header_timeout_s
+
+        def tcp(connections: set) -> GatewayTcp:
+            return GatewayTcp(cluster=self.cluster, routes=self.live, forwarder=forwarder, tls=tls,
+                              connections=connections, preamble_timeout_s=timeout)
+        return tcp
+
+    def _tcp_forwarder(self, direction: str, inbound_tls: bool) -> TcpForwarder:
+        return TcpForwarder(cluster=self.cluster, direction=direction, health=self.health, metrics=self.metrics,
+                            tls=MeshTLS(self.identities, TCP_ALPN), connect_timeout_s=self.limits.connect_timeout_s,
+                            idle_timeout_s=self.longlived.tunnel_idle_timeout_s, inbound_tls=inbound_tls)
+
+    def start_tcp(self, addresses: dict[str, str]) -> None:
+        """Open the L4 listeners of `tcp` routes beside the outbound listener (`addresses`:
+        where the DataPlane listens, by name) and keep them in step with the routes."""
+        host = addresses["outbound"].rpartition(":")[0]
+        reserved = frozenset(int(a.rpartition(":")[2]) for a in addresses.values() if a.rpartition(":")[0] == host)
+        self.tcp = TcpListeners(cluster=self.cluster, host=host, routes=self.live,
+                                forwarder=self._tcp_forwarder("outbound", False), reserved=reserved)
+        self.tcp.start()
 
     def close(self) -> None:
         self.h2_pools.close()
+        if self.tcp is not None:
+            self.tcp.close()
+        if self._gateway_tcp is not None:
+            self._gateway_tcp.close()

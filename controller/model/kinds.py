@@ -183,3 +183,41 @@ class LinkSpec(Strict):
     targetCluster: str = Field(min_length=1, pattern=NAME_PATTERN)
     gatewayAddress: str | None = None  # host:port; defaults to the target's gateway
     probe: ProbeSpec = Field(default_factory=ProbeSpec)
+
+
+# --- ExternalService (meshtui) ------------------------------------------------------------
+class ExternalTLS(Strict):
+    """TLS the proxy originates to the external service: verified against `caBundle` (PEM)
+    or the PEM file `caFile` (read by the controller), else the system's trust store, as
+    `serverName` (default: the host)."""
+
+    caBundle: str | None = None
+    caFile: str | None = None
+    serverName: str | None = None
+
+    @field_validator("caBundle")
+    @classmethod
+    def _pem(cls, v: str | None) -> str | None:
+        if v is not None:
+            from cryptography import x509
+            try:
+                if not x509.load_pem_x509_certificates(v.encode()):
+                    raise ValueError
+            except ValueError:
+                raise ValueError("must hold PEM certificates (-----BEGIN CERTIFICATE-----)") from None
+        return v
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "ExternalTLS":
+        if self.caBundle and self.caFile:
+            raise ValueError("give caBundle or caFile, not both")
+        return self
+
+
+class ExternalServiceSpec(Strict):
+    """A name inside the mesh (`<name>.<namespace>:<port>`) for a service outside it."""
+
+    host: str = Field(min_length=1)
+    port: int = Field(ge=1, le=65535)
+    appProtocol: Literal["http", "http2", "grpc", "tcp"] = "http"
+    tls: ExternalTLS | None = None

@@ -62,6 +62,7 @@ KINDS: tuple[Kind, ...] = (
     Kind("TrafficSplit", "trafficsplits", SMI, True, k.TrafficSplitSpec, short_names=("ts", "split", "splits")),
     Kind("Workload", "workloads", OURS, True, k.WorkloadSpec, short_names=("wl", "deploy", "deployments")),
     Kind("Link", "links", OURS, False, k.LinkSpec, short_names=("ln",)),
+    Kind("ExternalService", "externalservices", OURS, True, k.ExternalServiceSpec, short_names=("extsvc", "external")),
 )
 
 BY_NAME: dict[str, Kind] = {kind.name: kind for kind in KINDS}

@@ -12,6 +12,8 @@ Policies (consumer side, FSM semantics, DESIGN section 3):
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 from proxy.config import BackendGroup, Endpoint, GatewayRule, ProxyConfig, ServiceRoute, SplitBackend
 
 from .endpoints import local_endpoints
@@ -110,6 +112,7 @@ def compute_proxy_config(
                     continue
                 routes.append(ServiceRoute(ns, mirror, port, protocol, "Mirror", ((group,),),
                                            unroutable=f"{remote_cluster}'s gateway for {name}.{ns}:{port} is not available"))
+    routes += external_routes(state, cluster, names)
     known = {(r.namespace, r.name) for r in routes}
     for (c, ns), splits in state.splits.items():
         if c != cluster:
@@ -124,6 +127,32 @@ def compute_proxy_config(
             ]
     return ProxyConfig(cluster=cluster, cluster_key=state.cluster_key(cluster), version=version,
                        routes=tuple(routes), gateway=tuple(gateway_rules(state, cluster, outcomes)))
+
+
+def external_routes(state: FederationState, cluster: str, taken: set[tuple[str, str]]) -> list[ServiceRoute]:
+    """The ExternalServices of `cluster`: one endpoint outside the mesh each, with the TLS the
+    proxy originates. A Service (or import) of the same name wins."""
+    routes = []
+    for (c, ns, name), obj in sorted(state.externals.items()):
+        if c != cluster or (ns, name) in taken:
+            continue
+        spec = obj["spec"]
+        tls = spec.get("tls")
+        ca, why = "", ""
+        if tls is not None:
+            ca = tls.get("caBundle") or ""
+            if tls.get("caFile"):
+                try:
+                    ca = Path(tls["caFile"]).read_text()
+                except OSError as exc:
+                    why = f"ExternalService {name}.{ns}: cannot read tls.caFile {tls['caFile']}: {exc.strerror or exc}"
+        endpoint = Endpoint(host=spec["host"], port=spec["port"], cluster=cluster,
+                            tls_server_name=(tls.get("serverName") or spec["host"]) if tls is not None else "",
+                            tls_ca=ca)
+        tiers = ((BackendGroup(cluster, LOCAL_WEIGHT, () if why else (endpoint,)),),)
+        routes.append(ServiceRoute(ns, name, spec["port"], PROTOCOL_OF_APP.get(spec.get("appProtocol"), "http"),
+                                   "External", tiers, unroutable=why))
+    return routes
 
 
 def gateway_rules(state: FederationState, cluster: str, outcomes: dict[tuple[str, str], ServiceImports]) -> list[GatewayRule]:

@@ -35,6 +35,7 @@ class FederationState:
     endpoints: dict[tuple[str, str, str], Obj] = field(default_factory=dict)  # (cluster, ns, name)
     slices: dict[tuple[str, str, str], list[Obj]] = field(default_factory=lambda: defaultdict(list))  # (cluster, ns, svc)
     links: dict[str, Obj] = field(default_factory=dict)
+    externals: dict[tuple[str, str, str], Obj] = field(default_factory=dict)  # ExternalService (cluster, ns, name)
     _keys: dict[str, str] | None = field(default=None, repr=False)
 
     @classmethod
@@ -67,6 +68,8 @@ class FederationState:
             self.slices[(c, ns, svc)].append(obj)
         elif kind == "Link":
             self.links[name] = obj
+        elif kind == "ExternalService":
+            self.externals[(c, ns, name)] = obj
 
     def remove(self, obj: Obj) -> None:
         kind, md = obj["kind"], obj["metadata"]
@@ -93,6 +96,8 @@ class FederationState:
             self.slices[(c, ns, svc)] = [o for o in self.slices[(c, ns, svc)] if o["metadata"]["name"] != name]
         elif kind == "Link":
             self.links.pop(name, None)
+        elif kind == "ExternalService":
+            self.externals.pop((c, ns, name), None)
 
     # questions -------------------------------------------------------------------------
     def cluster_key(self, name: str) -> str:

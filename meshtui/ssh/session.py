@@ -76,8 +76,14 @@ class TuiSession(asyncssh.SSHServerSession):  # type: ignore[type-arg]
             log.info("ssh session refused %s", logfmt(**self._fields(), reason=refusal))
             return
         self.terminal = ChannelTerminal(self.chan, on_overflow=lambda: self.end("the client stopped reading its output"))
-        self.app = SessionApp(self.server.controller_for(self.peer.grant.role), self.terminal,
-                              read_only=self.peer.grant.role == VIEWER, user=self.peer.user)
+        try:
+            self.app = SessionApp(self.server.controller_for(self.peer.grant.role), self.terminal,
+                                  read_only=self.peer.grant.role == VIEWER, user=self.peer.user)
+        except Exception as e:  # noqa: BLE001 - this session cannot start; the server goes on
+            log.exception("ssh session of %s@%s could not start", self.peer.user, self.peer.address)
+            self.chan.write(f"meshtui: the TUI could not start: {type(e).__name__}: {e}\r\n")
+            self.chan.exit(1)
+            return
         self.server.sessions.add(self)
         self.task = asyncio.ensure_future(self._run())
 
@@ -132,9 +138,9 @@ class TuiSession(asyncssh.SSHServerSession):  # type: ignore[type-arg]
             if self._idle_timer is not None:
                 self._idle_timer.cancel()
             self.server.sessions.discard(self)
+            if self._notice:
+                self.terminal.write(f"meshtui: {self._notice}\r\n")
             if not self.terminal.closed:
-                if self._notice:
-                    self.chan.write(f"meshtui: {self._notice}\r\n")
                 self.chan.exit(1 if failure else 0)
             log.info("ssh session ended %s", logfmt(
                 **self._fields(), colors=self.app.console.color_system or "none",

@@ -43,7 +43,10 @@ class ChannelTerminal:
         if self.chan.get_write_buffer_size() > MAX_UNSENT_BYTES:
             self._on_overflow()
             return
-        self.chan.write(text)
+        try:
+            self.chan.write(text)
+        except BrokenPipeError:  # the channel is closing (the client left): nothing more to draw
+            self.closed = True
 
     def feed(self, data: str) -> None:
         if self.listener is not None:

@@ -62,6 +62,7 @@ class Relay:
         self.inbound_tls = inbound_tls
         self._plain_hop = SRC_CLUSTER_HEADER + b": " + cluster.encode() + b"\r\n"
         self._ids = itertools.count(1)
+        self._id_prefix = f"{cluster}:{direction}:"  # tap event ids
         self._series: dict[tuple[str, str, str, str, bool], Series] = {}
 
     def relay(self, req: Request, resp: Response, dest: Destination, target: bytes) -> None:
@@ -87,7 +88,7 @@ class Relay:
 
     def _event(self, req: Request, dest: Destination, ep: Endpoint | None, tls: bool) -> TapEvent:
         return TapEvent(
-            id=f"{self.cluster}:{self.direction}:{next(self._ids)}",
+            id=self._id_prefix + str(next(self._ids)),
             kind="request_init",
             direction=self.direction,
             cluster=self.cluster,

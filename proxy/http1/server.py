@@ -149,6 +149,12 @@ class Response:
             self._pending = b""
         self._transport.write(data)
 
+    def flush_head(self) -> None:
+        """Send the head now, not with the first body bytes (a stream that may wait)."""
+        if self._pending:
+            self._transport.write(self._pending)
+            self._pending = b""
+
     @property
     def paused(self) -> bool:
         """The client is not taking bytes as fast as they are written: `await drain()`."""

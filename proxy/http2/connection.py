@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import os
 from collections.abc import Callable
 from typing import Protocol
@@ -316,5 +315,3 @@ def _code_name(code: int) -> str:
     except ValueError:
         return f"error code {code}"
 
-
-NEVER = math.inf

@@ -7,6 +7,7 @@ from __future__ import annotations
 import ssl
 
 from proxy.config import Endpoint
+from proxy.external import origination
 from proxy.tls import DEFAULT_ACCOUNT, ProxyIdentities, ReloadingTLS, client_context
 from proxy.tls.identities import server_name
 
@@ -30,7 +31,10 @@ class MeshTLS:
         return self.identities.client(account or _DEFAULT)
 
     def for_endpoint(self, ep: Endpoint, caller: ReloadingTLS | None) -> tuple[ssl.SSLContext | None, str]:
-        """mTLS with the caller's identity to gateways; plain TCP to local endpoints."""
+        """mTLS with the caller's identity to gateways; TLS origination to external services
+        (proxy/external.py); plain TCP to local endpoints."""
+        if ep.originates_tls:
+            return origination(ep, self.alpn)
         if not ep.gateway or self.identities is None:
             return None, ""
         tls = caller or self.identities.client(_DEFAULT)

@@ -18,6 +18,7 @@ class Held(asyncio.Protocol):
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.buffer = bytearray()
         self.lost = False
+        self.eof = False  # the peer has sent all it will
         self._waiter: asyncio.Future[None] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -30,7 +31,9 @@ class Held(asyncio.Protocol):
         self._wake()
 
     def eof_received(self) -> bool:
-        return True  # the pipe passes the half-close on once joined
+        self.eof = True
+        self._wake()
+        return self.transport.can_write_eof()  # half-closed: the pipe may still send the answer
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
@@ -55,7 +58,7 @@ class Held(asyncio.Protocol):
                 return i + len(marker)
             if len(self.buffer) > limit:
                 raise ConnectionError(f"no {marker!r} within {limit} bytes")
-            if self.lost:
+            if self.lost or self.eof:
                 raise ConnectionError("connection closed")
             self.transport.resume_reading()
             self._waiter = asyncio.get_running_loop().create_future()
@@ -63,7 +66,7 @@ class Held(asyncio.Protocol):
 
     async def fill(self, size: int) -> None:
         """Wait until `size` bytes are held or the connection has ended."""
-        while len(self.buffer) < size and not self.lost:
+        while len(self.buffer) < size and not (self.lost or self.eof):
             self.transport.resume_reading()
             self._waiter = asyncio.get_running_loop().create_future()
             await self._waiter

@@ -1,7 +1,10 @@
 """Two connections joined byte for byte (opaque TCP, upgraded WebSocket): what one side
 sends the other receives, with flow control (a side whose peer cannot keep up stops being
-read), half-close passed on, byte counts, an idle timeout, and TCP keepalive on both
+read), byte counts, an idle timeout, and TCP keepalive on both
 sockets so that a quiet but healthy connection is not taken for dead by the network.
+
+A half-close (EOF) is passed on where the transport can send one (plain TCP); a TLS hop
+cannot, so there it is held until one side closes.
 
 `Pipe.join(a, b)` takes over two transports whose protocol may be anything (it sets its own)."""
 from __future__ import annotations
@@ -46,8 +49,8 @@ class _End(asyncio.Protocol):
             return False
         if not peer.closed and peer.transport.can_write_eof():
             peer.transport.write_eof()
-            return True  # keep our side open for the peer's answer
-        return False
+        # else (TLS) the half-close cannot be passed on: it is held until a side closes
+        return self.transport.can_write_eof()  # keep our side open for the answer; TLS closes anyway
 
     def pause_writing(self) -> None:
         if not self.peer.closed:

@@ -97,7 +97,6 @@ async def test_sigterm_under_load_fails_no_request_in_flight_and_the_state_survi
 
     in_flight = [o for o in outcomes if o.started < signalled]
     crossing = [o for o in in_flight if o.ended > signalled]
-    print("STATS", len(outcomes), len(crossing), [(type(o.error).__name__, str(o.error)[:60]) for o in outcomes if o.error][:6])
     assert len(crossing) >= 2, "the load did not keep requests in flight at the signal"
     failed = [(o.worker, o.generation, o.error) for o in in_flight if o.error is not None]
     assert failed == [], failed

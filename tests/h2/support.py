@@ -69,7 +69,7 @@ async def h2_backends(*messages: str) -> AsyncIterator[list[Backend]]:
 @contextlib.asynccontextmanager
 async def proxy(cfg: dict, *, longlived: LongLived | None = None, gateway: bool = False,
                 limits: Limits | None = None) -> AsyncIterator[DataPlane]:
-    settings = ListenSettings(CLUSTER, outbound="127.0.0.1:0", gateway="127.0.0.1:0" if gateway else "",
+    settings = ListenSettings(cfg["cluster"], outbound="127.0.0.1:0", gateway="127.0.0.1:0" if gateway else "",
                               limits=limits or Limits())
     plane = DataPlane(settings, longlived=longlived)
     await plane.start()

@@ -52,12 +52,11 @@ async def test_websocket_through_the_outbound_proxy_and_a_gateway():
         export = GatewayRule(path="/c1/chat", path_type="Prefix", namespace="demo", service="chat", port=80,
                              endpoints=(local,))
         async with proxy(config(ws_route("chat", local)), gateway=True) as plane:
-            via_gateway = Endpoint(*plane.addresses()["gateway"].split(":"), cluster="c9", gateway=True,
-                                   path_prefix="/c1/chat")
-            via_gateway = Endpoint(via_gateway.host, int(via_gateway.port), "c9", True, "/c1/chat")
+            host, port = plane.addresses()["gateway"].split(":")
+            via_gateway = Endpoint(host, int(port), "c9", gateway=True, path_prefix="/c1/chat")
             plane.live.apply(config(ws_route("chat", local), ws_route("chat-c9", via_gateway), gateway=(export,)),
                              persist=False)
-            sub = plane.tap.subscribe(TapFilter(service="chat", kinds=("response_end",)))
+            sub = plane.tap.subscribe(TapFilter(namespace="demo", kinds=("response_end",)))
             outbound = plane.addresses()["outbound"]
             async with aiohttp.ClientSession() as http:
                 seen = {}

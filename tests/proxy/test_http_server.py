@@ -3,6 +3,7 @@ framing, 100-continue, limits and timeouts, flow control."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hashlib
 
 import aiohttp
@@ -338,3 +339,82 @@ async def test_shutdown_lets_the_request_in_flight_finish():
         await stop
     with pytest.raises(OSError):
         await asyncio.open_connection("127.0.0.1", port)
+
+
+async def test_plain_function_handler_answers_later_through_callbacks():
+    """A handler that returns None answers when it likes; the next request on the
+    connection waits for that answer."""
+    loop = asyncio.get_running_loop()
+
+    def later(req: Request, resp: Response) -> None:
+        delay = 0.1 if req.target == b"/first" else 0.0
+        loop.call_later(delay, resp.send, 200, [], req.target)
+
+    server = await serve(later)
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.address[1])
+        writer.write(b"GET /first HTTP/1.1\r\nHost: x\r\n\r\nGET /second HTTP/1.1\r\nHost: x\r\n\r\n")
+        bodies = [(await read_response(reader))[2] for _ in range(2)]
+        assert bodies == [b"/first", b"/second"]
+        writer.close()
+    finally:
+        await server.shutdown(0.5)
+
+
+async def test_a_client_leaving_cancels_a_callback_answer():
+    cancelled = asyncio.Event()
+
+    def never(req: Request, resp: Response) -> None:
+        resp.on_cancel = cancelled.set
+
+    server = await serve(never)
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.address[1])
+        writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        await asyncio.sleep(0.1)
+        assert not cancelled.is_set()
+        writer.close()
+        await asyncio.wait_for(cancelled.wait(), 5)
+    finally:
+        await server.shutdown(0.5)
+
+
+async def test_a_body_sent_with_its_head_is_whole_when_the_handler_starts():
+    seen = []
+
+    def check(req: Request, resp: Response) -> None:
+        seen.append(req.body.complete)
+        resp.send(200, [], req.body.take_complete() or b"")
+
+    server = await serve(check)
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.address[1])
+        writer.write(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello")
+        assert (await read_response(reader))[2] == b"hello"
+        writer.write(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhel")  # the rest comes later
+        await asyncio.sleep(0.1)
+        writer.write(b"lo")
+        assert (await read_response(reader))[2] == b""
+        assert seen == [True, False]
+        writer.close()
+    finally:
+        await server.shutdown(0.5)
+
+
+async def test_context_variables_a_handler_sets_stay_with_its_request():
+    var: contextvars.ContextVar[bytes] = contextvars.ContextVar("var", default=b"unset")
+
+    def handler(req: Request, resp: Response) -> None:
+        before = var.get()
+        var.set(req.target)
+        resp.send(200, [], before)
+
+    server = await serve(handler)
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.address[1])
+        for path in (b"/a", b"/b"):
+            writer.write(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path)
+            assert (await read_response(reader))[2] == b"unset"
+        writer.close()
+    finally:
+        await server.shutdown(0.5)

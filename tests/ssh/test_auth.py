@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import stat
 
 import asyncssh
 import pytest
 
+from controller.errors import MeshError
 from meshtui.ssh.ratelimit import RateLimit
 
-from .conftest import connect, session
+from .conftest import connect
 
 
 async def test_an_unknown_key_is_refused(start_server, keys, caplog):
@@ -95,3 +97,11 @@ async def test_the_host_key_is_made_once_with_mode_0600_and_reused(start_server,
     assert conn.get_server_host_key().get_fingerprint("sha256") == fingerprint
     conn.close()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+async def test_a_host_key_others_can_read_is_refused(start_server, tmp_path):
+    path = tmp_path / "ssh" / "host_ed25519_key"
+    await (await start_server()).stop()
+    path.chmod(0o644)
+    with pytest.raises(MeshError, match=re.escape(f"host key {path} is accessible by others (mode 0644); run `chmod 600 {path}`")):
+        await start_server()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from meshtui.ssh.session import NO_PTY
 
-from .openssh import PtySsh, needs_ssh, run_ssh, ssh_args
+from .openssh import needs_ssh, run_ssh, ssh_args
+from .ptyterm import PtyProcess
 
 pytestmark = needs_ssh
 
@@ -28,7 +29,7 @@ async def test_a_session_without_a_pty_gets_one_line_and_exit_1(start_server, ke
 async def test_the_tui_in_a_real_terminal(start_server, keys, controller):
     server = await start_server()
     identity = keys.private_file(keys.viewer, "viewer")
-    client = PtySsh(ssh_args(server.address[1], identity, "victor", "-tt"), (96, 28))
+    client = PtyProcess(ssh_args(server.address[1], identity, "victor", "-tt"), (96, 28))
     await client.start()
     try:
         await client.wait_text("user victor")

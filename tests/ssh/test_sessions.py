@@ -7,16 +7,13 @@ import logging
 import re
 import sys
 
-import asyncssh
 import pytest
 
 from controller.errors import Forbidden
 from meshtui.ssh.session import NO_COMMANDS, NO_PTY
 
 from .conftest import RATINGS, connect, session, wait_until
-from .terminal import Terminal, open_terminal
-
-HEADER = "meshtui "
+from .terminal import Terminal
 
 
 def footer_fits(term: Terminal) -> bool:

@@ -81,3 +81,9 @@ class NotifyLog(list):
     def __call__(self, message) -> None:
         if isinstance(message, Notify):
             self.append(message.notification.message)
+
+
+@pytest.fixture(autouse=True)
+def _fixed_loopback_base(monkeypatch):
+    """The TUI tests run no data plane: pin the address range so screens are the same on every machine."""
+    monkeypatch.setenv("MESHTUI_LOOPBACK_BASE", "127.0")

@@ -17,6 +17,7 @@ from textual.coordinate import Coordinate
 from textual.widgets import DataTable
 
 VIEW_MARGIN = 20  # rows above and below the viewport kept current
+BULK_REMOVE = 50  # removing more rows than this at once rebuilds the table
 
 
 class Cell:
@@ -102,15 +103,21 @@ class LiveTable(DataTable):
         self._shown[key] = (cells, style)
 
     def sync(self, rows: list[Row], accent_style: str = "") -> None:
-        selected = self.selected_key()
+        selected, index = self.selected_key(), self.cursor_row
         following = self.follow and (self.row_count == 0 or self.cursor_row >= self.row_count - 1)
         wanted: dict[str, Row] = {}
         for r in rows:
             wanted.setdefault(r.key, r)
-        for key in [k for k in self._order if k not in wanted]:
-            self.remove_row(key)
-            del self._shown[key]
-            self._pending.pop(key, None)
+        removed = [k for k in self._order if k not in wanted]
+        if len(removed) > BULK_REMOVE:
+            # DataTable.remove_row re-indexes every row: many at once is cheaper as a rebuild.
+            self.clear()
+            self._shown, self._pending, self._order = {}, {}, []
+        else:
+            for key in removed:
+                self.remove_row(key)
+                del self._shown[key]
+                self._pending.pop(key, None)
         order = [k for k in self._order if k in wanted]
         changed = []
         for key, r in wanted.items():
@@ -139,8 +146,11 @@ class LiveTable(DataTable):
                 self._pending[key] = (cells, style)
         if following and self.row_count:
             self.move_cursor(row=self.row_count - 1, animate=False)
-        elif selected in wanted and self.get_row_index(selected) != self.cursor_row:
-            self.move_cursor(row=self.get_row_index(selected), animate=False, scroll=False)
+        elif selected in wanted:
+            if self.get_row_index(selected) != self.cursor_row:
+                self.move_cursor(row=self.get_row_index(selected), animate=False, scroll=False)
+        elif self.row_count and self.cursor_row != min(index, self.row_count - 1):  # its row went: stay where it was
+            self.move_cursor(row=min(index, self.row_count - 1), animate=False, scroll=False)
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
