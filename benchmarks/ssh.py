@@ -166,14 +166,17 @@ async def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> 
         await asyncio.sleep(0.05)
 
 
-async def open_detail(session: SshSession | PtySession) -> None:
-    """Services view, then the first (only) service's detail, as a person would press the keys."""
-    await wait_for(lambda: b"ratings" in session.screen.seen or b"Overview" in session.screen.seen, 60, "the TUI")
+async def open_detail(session: SshSession | PtySession, started: float) -> float:
+    """Services view, then the first (only) service's detail, as a person would press the keys.
+    Returns the seconds from `started` (connecting) to the TUI's first screen."""
+    await wait_for(lambda: b"Overview" in session.screen.seen, 60, "the TUI")
+    first_screen = time.monotonic() - started
     session.type("2")
     await wait_for(lambda: b"ratings" in session.screen.seen, 30, "the Services view")
     await asyncio.sleep(0.3)
     session.type("\r")
     await wait_for(lambda: DETAIL_TITLE in session.screen.seen, 30, "the service detail")
+    return first_screen
 
 
 class Rounds:
@@ -238,13 +241,15 @@ async def main(args: argparse.Namespace) -> None:
             await asyncio.sleep(2)
             base = current_rss_mb(serve.pid)
             ssh_sessions: list[SshSession] = []
+            startup: list[float] = []
             for n in args.counts:
                 while len(ssh_sessions) < n:
+                    started = time.monotonic()
                     conn = await asyncssh.connect("127.0.0.1", port, username=f"user{len(ssh_sessions)}", client_keys=[key],
                                                   known_hosts=None, agent_path=None)
                     proc = await conn.create_process(term_type="xterm-256color", term_size=SIZE, encoding=None)
                     ssh_sessions.append(SshSession(conn, proc))
-                    await open_detail(ssh_sessions[-1])
+                    startup.append(await open_detail(ssh_sessions[-1], started))
                 await asyncio.sleep(1.5)
                 rss = current_rss_mb(serve.pid)
                 cpu = await idle_cpu([serve.pid])
@@ -255,12 +260,15 @@ async def main(args: argparse.Namespace) -> None:
                 print(lines[-1], f" p50 vs 1 session: x{percentile(lat[0], 0.5) / reference:.2f}", flush=True)
             for s in ssh_sessions:
                 await s.close()
+            notes = [f"in-process: connect to first screen p50 {percentile(startup, 0.5):.2f}s over {len(startup)} sessions"]
+            startup = []
 
             pty_sessions: list[PtySession] = []
             for n in args.process_counts:
                 while len(pty_sessions) < n:
+                    started = time.monotonic()
                     pty_sessions.append(PtySession([MESHTUI, "attach", url, "--token", token]))
-                    await open_detail(pty_sessions[-1])
+                    startup.append(await open_detail(pty_sessions[-1], started))
                 await asyncio.sleep(1.5)
                 each = [current_rss_mb(s.proc.pid) for s in pty_sessions]
                 cpu = await idle_cpu([s.proc.pid for s in pty_sessions])
@@ -269,9 +277,12 @@ async def main(args: argparse.Namespace) -> None:
                 print(lines[-1], flush=True)
             for p in pty_sessions:
                 await p.close()
+            if startup:
+                notes.append(f"process per session: start to first screen p50 {percentile(startup, 0.5):.2f}s over {len(startup)} processes")
             await api.close()
             print()
             print("\n".join(lines))
+            print("\n" + "\n".join(notes))
             print(f"\nload average {os.getloadavg()[0]:.1f}")
         finally:
             for proc in (serve, controller):

@@ -111,7 +111,7 @@ class DataPlane:
                 self.servers["gateway"] = await self.protocols.server("gateway", handler, ssl_context=self.gateway_ssl
                                                                      ).listen(*split_hostport(s.gateway))
             if s.admin:
-                self._admin_server = await HttpServer(self.admin).listen(*split_hostport(s.admin))
+                self._admin_server = await HttpServer(self.admin, limits=limits).listen(*split_hostport(s.admin))
                 self.admin_address = self._admin_server.address
             if s.outbound:  # h2-beyond: L4 listeners of the tcp routes, beside the outbound listener
                 self.protocols.start_tcp(self.addresses())

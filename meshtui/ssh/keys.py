@@ -51,7 +51,7 @@ class KeyFile:
         self._keys, self.count, self.problems = None, 0, []
         if self._seen is None:
             if self.path:
-                log.warning("key file %s is missing: it admits nobody", self.path)
+                log.info("key file %s is missing: it admits nobody", self.path)
             return
         try:
             text = Path(self.path).read_text()  # type: ignore[arg-type]

@@ -15,6 +15,8 @@ armed for has finished and a later one begun), it re-arms for the current one.
 from __future__ import annotations
 
 import asyncio
+import socket
+import struct
 from collections.abc import Callable
 from typing import Protocol
 
@@ -23,6 +25,7 @@ import httptools
 from proxy.http1.wire import Headers
 
 _NEVER = float("inf")
+_RESET_ON_CLOSE = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends a reset
 
 
 class UpstreamError(Exception):
@@ -193,7 +196,7 @@ class UpstreamConnection(asyncio.Protocol):
 
     def _fail(self, exc: UpstreamError) -> None:
         ex, self._exchange = self._exchange, None
-        self.close()
+        self.abort()
         if ex is not None:
             ex.upstream_failed(exc)
 
@@ -256,3 +259,14 @@ class UpstreamConnection(asyncio.Protocol):
         if not self.closed:
             self.closed = True
             self.transport.close()
+
+    def abort(self) -> None:
+        """Give up on the exchange under way: reset the connection. A plain close would
+        only say "no more request bytes", which an upstream may take for a client
+        waiting for its answer (a half-close) and go on working for nobody."""
+        if not self.closed:
+            self.closed = True
+            sock = self.transport.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET_ON_CLOSE)
+            self.transport.abort()

@@ -108,7 +108,7 @@ class Forward:
         conn = self._conn
         if conn is not None:
             conn.finish()
-            conn.close()
+            conn.abort()
 
     @property
     def timeout_message(self) -> str:
@@ -171,7 +171,7 @@ class Forward:
         # the client's body broke off (it left): the upstream must not wait for the rest
         self._unpipe()
         if self._conn is not None:
-            self._conn.close()
+            self._conn.abort()
 
     def upstream_paused(self, paused: bool) -> None:
         if self._piping:

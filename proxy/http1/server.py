@@ -244,9 +244,21 @@ class HttpServerProtocol(asyncio.Protocol):
         self._connections.add(self)
         self._set_timer(self._limits.idle_timeout_s, self._idle_timeout)
 
+    def eof_received(self) -> bool:
+        """The client will send nothing more. Right after complete requests, it waits for
+        their answers (a half-close, as `nc -N` does): they are sent, then the connection
+        closes. Otherwise it has gone (TCP cannot tell a full close from a half-close):
+        the connection closes now and the request under way, if any, is dropped -- in
+        the middle of a request, with nothing asked, or while an answer is streaming."""
+        if self._parsing is not None or self._in_head or self._broken:
+            return False
+        resp = self._active_resp
+        if not self._pipeline and (resp is None or resp.started):
+            return False
+        self.draining = True
+        return True
+
     def connection_lost(self, exc: Exception | None) -> None:
-        # Also after the client's EOF (eof_received is not overridden): a client that
-        # stops sending has gone, as nginx sees it, and the request under way is dropped.
         self._connections.discard(self)
         self._cancel_timer()
         self.flow.lost(ClientGone("client connection closed"))
@@ -599,6 +611,8 @@ class HttpServer:
 
     async def listen(self, host: str, port: int, **kwargs: Any) -> HttpServer:
         loop = asyncio.get_running_loop()
+        if self.ssl_context is not None:  # a handshake is part of the head: bounded alike
+            kwargs.setdefault("ssl_handshake_timeout", self.limits.header_timeout_s)
         self.server = await loop.create_server(
             lambda: HttpServerProtocol(self.handler, self.limits, self.connections),
             host, port, ssl=self.ssl_context, reuse_address=True, backlog=1024, **kwargs,

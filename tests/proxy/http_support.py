@@ -8,6 +8,7 @@ import datetime
 import ipaddress
 import socket
 import ssl
+import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -147,6 +148,14 @@ async def raw_exchange(port: int, data: bytes, *, timeout: float = 5.0) -> bytes
         return await asyncio.wait_for(reader.read(), timeout)
     finally:
         writer.close()
+
+
+def reset(writer: asyncio.StreamWriter) -> None:
+    """Leave by resetting the connection (a client that closes normally may only have
+    half-closed it: the server then still answers)."""
+    sock = writer.get_extra_info("socket")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.close()
 
 
 async def read_head(reader: asyncio.StreamReader, timeout: float = 5.0) -> tuple[int, dict[str, str]]:

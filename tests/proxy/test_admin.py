@@ -8,6 +8,7 @@ import json
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
+import proxy.admin as admin_module
 from tests.proxy.http_support import config, data_plane, endpoint, route, text_handler, upstreams, url
 
 AUTH = {"Authorization": "Bearer secret"}
@@ -168,3 +169,37 @@ async def test_rapid_pushes_leave_the_last_config_on_disk(tmp_path):
             assert (await put_config(s, plane, config("c1", version=version)))[0] == 200
         await plane.live.flush()
         assert json.loads(saved.read_text())["version"] == 20 == plane.live.config.version
+
+
+async def test_unknown_resources_and_methods_are_refused_by_name():
+    async with data_plane("c1", admin=True) as plane, aiohttp.ClientSession() as s:
+        async with s.get(url(plane, "admin", "/nothing")) as r:
+            assert (r.status, await r.text()) == (404, "no admin resource at /nothing\n")
+        async with s.delete(url(plane, "admin", "/config")) as r:
+            assert (r.status, r.headers["Allow"]) == (405, "GET, PUT")
+            assert await r.text() == "DELETE not allowed on /config (allowed: GET, PUT)\n"
+        async with s.get(url(plane, "admin", "/config")) as r:
+            assert r.headers["Content-Type"] == "application/json; charset=utf-8"
+
+
+async def test_a_body_past_the_limit_is_413(monkeypatch):
+    monkeypatch.setattr(admin_module, "MAX_BODY", 1000)
+    async with data_plane("c1", admin=True) as plane, aiohttp.ClientSession() as s:
+        status, text = await put_config(s, plane, b"x" * 1001)
+        assert (status, text) == (413, "request body larger than 1000 bytes\n")
+        assert plane.live.config.version == 0
+
+
+async def test_tap_stream_carries_every_event_in_order_and_ends_with_the_proxy():
+    async with upstreams(text_handler("a")) as (up,):
+        async with data_plane("c1", routes_to(up.port), admin=True) as plane, aiohttp.ClientSession() as s:
+            async with s.get(url(plane, "admin", "/tap")) as tap:
+                await _until(lambda: plane.tap.active)
+                for i in range(100):
+                    async with s.get(url(plane, "outbound", f"/{i}"), headers=HOST) as r:
+                        await r.read()
+                lines = [json.loads(await asyncio.wait_for(tap.content.readline(), 5)) for _ in range(300)]
+                await plane.stop(grace_s=0.5)
+                assert await asyncio.wait_for(tap.content.read(), 5) == b""  # the stream ended, cleanly
+    assert [e["path"] for e in lines[::3]] == [f"/{i}" for i in range(100)]
+    assert all(e["kind"] == "response_end" and e["status"] == 200 for e in lines[2::3])

@@ -101,6 +101,16 @@ async def test_plain_mode_service_account_comes_from_the_outbound_proxy():
     assert not names & {b"x-meshtui-service-account", b"x-meshtui-src-sa", b"x-meshtui-src-cluster"}
 
 
+async def test_a_new_config_reaches_each_caller():
+    async with upstreams(text_handler("old"), text_handler("new")) as (old, new):
+        async with data_plane("c1", gw_config(old.port), outbound=False, gateway=True) as gw:
+            for caller in ("c2", "c3"):
+                assert await call(gw, "/c1/httpbin-mesh/", {"x-meshtui-src-cluster": caller}) == (200, "old\n")
+            gw.live.apply(gw_config(new.port, allowed_clusters=["c2"]), persist=False)
+            assert await call(gw, "/c1/httpbin-mesh/", {"x-meshtui-src-cluster": "c2"}) == (200, "new\n")
+            assert (await call(gw, "/c1/httpbin-mesh/", {"x-meshtui-src-cluster": "c3"}))[0] == 403
+
+
 async def test_no_local_endpoint_is_503_with_the_reason():
     async with data_plane("c1", config("c1", gateway=[gateway_rule("/c1/x", "ns", "svc", 80, [])]),
                           outbound=False, gateway=True) as gw:

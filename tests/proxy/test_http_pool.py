@@ -241,3 +241,26 @@ async def test_pool_closes_connections_idle_past_the_timeout():
         assert pools.idle_count() == 0
         assert len(up.server.connections) == 0  # the upstream saw the close
         pools.close()
+
+
+async def test_response_head_timeout_holds_for_each_exchange_on_a_reused_connection():
+    """One timer per connection, re-armed: an exchange after a fast one times out at its
+    own deadline, and a short timeout after a long one is not held up by the long one."""
+    async def fast_or_slow(req: Request, resp: Response) -> None:
+        if req.target == b"/slow":
+            await asyncio.sleep(1.0)
+        resp.send(200, [], b"ok")
+
+    loop = asyncio.get_running_loop()
+    async with upstreams(fast_or_slow) as (up,):
+        pools = Pools()
+        for first_timeout in (0.3, 10.0):
+            assert await fetch(pools, ep(up.port), timeout_s=first_timeout) == (200, b"ok")
+            await asyncio.sleep(0.1)
+            started = loop.time()
+            with pytest.raises(UpstreamTimeout, match="no answer in time"):
+                await fetch(pools, ep(up.port), target=b"/slow", timeout_s=0.3)
+            assert 0.28 <= loop.time() - started < 0.6
+        assert await fetch(pools, ep(up.port)) == (200, b"ok")
+        assert pools.opened == 3  # a connection that timed out is not reused
+        pools.close()

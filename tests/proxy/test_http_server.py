@@ -13,7 +13,7 @@ from proxy.config import Limits
 from proxy.http1.flow import HIGH_WATER
 from proxy.http1.server import HttpServer, Request, Response
 from proxy.samples.echo import serve_echo
-from tests.proxy.http_support import read_head, read_response
+from tests.proxy.http_support import read_head, read_response, reset, text_handler
 
 
 @pytest.fixture
@@ -373,7 +373,7 @@ async def test_a_client_leaving_cancels_a_callback_answer():
         writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         await asyncio.sleep(0.1)
         assert not cancelled.is_set()
-        writer.close()
+        reset(writer)
         await asyncio.wait_for(cancelled.wait(), 5)
     finally:
         await server.shutdown(0.5)
@@ -415,6 +415,59 @@ async def test_context_variables_a_handler_sets_stay_with_its_request():
         for path in (b"/a", b"/b"):
             writer.write(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path)
             assert (await read_response(reader))[2] == b"unset"
+        writer.close()
+    finally:
+        await server.shutdown(0.5)
+
+
+async def test_a_half_closed_client_gets_its_answers_then_the_connection_closes():
+    loop = asyncio.get_running_loop()
+
+    def later(req: Request, resp: Response) -> None:
+        loop.call_later(0.1, resp.send, 200, [], req.target)
+
+    server = await serve(later)
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.address[1])
+        writer.write(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n")
+        writer.write_eof()
+        assert [(await read_response(reader))[2] for _ in range(2)] == [b"/a", b"/b"]
+        assert await asyncio.wait_for(reader.read(), 5) == b""  # then closed
+        writer.close()
+    finally:
+        await server.shutdown(0.5)
+
+
+async def test_end_of_input_while_an_answer_streams_is_a_client_gone():
+    cancelled = asyncio.Event()
+
+    def stream(req: Request, resp: Response) -> None:
+        resp.on_cancel = cancelled.set
+        resp.start(200, [], None)
+        resp.write(b"first part")  # and more would follow
+
+    server = await serve(stream)
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.address[1])
+        writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        await read_head(reader)
+        writer.write_eof()  # the answer is streaming: the client has gone
+        await asyncio.wait_for(cancelled.wait(), 5)
+        writer.close()
+    finally:
+        await server.shutdown(0.5)
+
+
+async def test_end_of_input_in_the_middle_of_a_body_drops_the_request():
+    loop = asyncio.get_running_loop()
+    server = await serve(text_handler("read it all"))
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.address[1])
+        writer.write(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
+        writer.write_eof()  # a body cut short: no answer, closed at once
+        started = loop.time()
+        assert await asyncio.wait_for(reader.read(), 5) == b""
+        assert loop.time() - started < 1
         writer.close()
     finally:
         await server.shutdown(0.5)

@@ -3,16 +3,25 @@ retries, 502/503/504 bodies, streaming, gateway hops."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hashlib
 
 import aiohttp
 
+from proxy.admin import LiveConfig
+from proxy.config import Endpoint
 from proxy.events import TapFilter
-from proxy.http1.server import Request, Response
+from proxy.http1.pool import Pools
+from proxy.http1.relay import Relay
+from proxy.http1.server import HttpServer, Request, Response
+from proxy.metrics import Metrics
+from proxy.outbound import OutboundProxy
+from proxy.routing.health import EndpointHealth
 from proxy.samples.echo import serve_echo
+from proxy.tap import TapHub
 from tests.proxy.http_support import (
-    config, data_plane, dead_port, endpoint, gateway_rule, read_head, read_response, route, text_handler, upstreams,
-    url,
+    config, data_plane, dead_port, endpoint, gateway_rule, read_head, read_response, reset, route, text_handler,
+    upstreams, url,
 )
 
 HOST = {"Host": "httpbin.httpbin:8080"}
@@ -206,7 +215,7 @@ async def test_client_leaving_mid_request_ends_the_attempt_and_the_upstream_conn
             writer.write(b"GET / HTTP/1.1\r\nHost: httpbin.httpbin:8080\r\n\r\n")
             await asyncio.sleep(0.2)
             assert plane.health.snapshot()[0]["inflight"] == 1
-            writer.close()
+            reset(writer)
             await asyncio.sleep(0.2)
             (snap,) = plane.health.snapshot()
             assert (snap["inflight"], snap["failures"]) == (0, 0)
@@ -239,3 +248,147 @@ async def test_tap_shows_each_attempt_and_proxy_answers():
             assert events[4].status == 200 and events[4].dst_endpoint == f"127.0.0.1:{alive.port}"
             sub.close()
 
+
+
+async def test_hashing_keeps_each_client_on_one_endpoint():
+    names = "abcd"
+    async with upstreams(*(text_handler(n) for n in names)) as ups:
+        async with data_plane("c1", one_route(*(u.port for u in ups), balancer="hashing")) as plane:
+            host, port = plane.servers["outbound"].address
+            chosen = set()
+            for client in ("127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5", "127.0.0.6"):
+                connector = aiohttp.TCPConnector(local_addr=(client, 0), force_close=True)  # a new connection each
+                async with aiohttp.ClientSession(connector=connector) as s:
+                    answers = {await get(s, plane) for _ in range(5)}
+                assert len(answers) == 1, f"{client} was spread over {answers}"
+                chosen |= answers
+            assert len(chosen) > 1  # and the clients did not all land on one endpoint
+
+
+async def test_a_new_config_reaches_an_open_client_connection():
+    async with upstreams(text_handler("old"), text_handler("new")) as (old, new):
+        async with data_plane("c1", one_route(old.port)) as plane:
+            reader, writer = await asyncio.open_connection(*plane.servers["outbound"].address)
+            request = b"GET / HTTP/1.1\r\nHost: httpbin.httpbin:8080\r\n\r\n"
+            writer.write(request)
+            assert (await read_response(reader))[2] == b"old\n"
+            plane.live.apply(one_route(new.port), persist=False)
+            writer.write(request)
+            assert (await read_response(reader))[2] == b"new\n"
+            plane.live.apply(config("c1"), persist=False)
+            writer.write(request)
+            status, _, body = await read_response(reader)
+            assert (status, body) == (503, b"no route for httpbin.httpbin:8080: not a service known in cluster c1\n")
+            writer.close()
+
+
+async def test_a_slow_client_holds_back_the_upstream_response():
+    written = 0
+
+    async def firehose(req: Request, resp: Response) -> None:
+        nonlocal written
+        resp.start(200, [], 512 * 65536)
+        block = b"z" * 65536
+        for _ in range(512):  # 32 MiB
+            resp.write(block)
+            written += len(block)
+            if resp.paused:
+                await resp.drain()
+        resp.end()
+
+    async with upstreams(firehose) as (up,):
+        async with data_plane("c1", one_route(up.port)) as plane:
+            reader, writer = await asyncio.open_connection(*plane.servers["outbound"].address, limit=65536)
+            writer.write(b"GET / HTTP/1.1\r\nHost: httpbin.httpbin:8080\r\n\r\n")
+            await asyncio.sleep(0.5)
+            assert written < 16 * 1024 * 1024, "the proxy took the whole response for a client that does not read"
+            status, _, body = await read_response(reader, timeout=20)
+            assert (status, len(body)) == (200, 32 * 1024 * 1024)
+            writer.close()
+
+
+async def test_a_slow_upstream_holds_back_the_client_request_body():
+    may_read = asyncio.Event()
+
+    async def slow_reader(req: Request, resp: Response) -> None:
+        await may_read.wait()
+        digest = hashlib.sha256()
+        while chunk := await req.body.read():
+            digest.update(chunk)
+        resp.send(200, [], digest.hexdigest().encode())
+
+    payload = bytes(range(256)) * (32 * 1024 * 1024 // 256)
+    async with upstreams(slow_reader) as (up,):
+        async with data_plane("c1", one_route(up.port)) as plane:
+            reader, writer = await asyncio.open_connection(*plane.servers["outbound"].address)
+            writer.transport.set_write_buffer_limits(high=64 * 1024)
+            writer.write(b"POST / HTTP/1.1\r\nHost: httpbin.httpbin:8080\r\nContent-Length: %d\r\n\r\n" % len(payload))
+
+            async def send() -> None:
+                view = memoryview(payload)
+                for i in range(0, len(payload), 256 * 1024):
+                    writer.write(view[i:i + 256 * 1024])
+                    await writer.drain()
+
+            sending = asyncio.create_task(send())
+            await asyncio.sleep(0.5)
+            assert not sending.done(), "the proxy took 32 MiB that its upstream did not read"
+            may_read.set()
+            await asyncio.wait_for(sending, 20)
+            status, _, body = await read_response(reader, timeout=20)
+            assert (status, body) == (200, hashlib.sha256(payload).hexdigest().encode())
+            writer.close()
+
+
+async def test_a_retry_runs_in_the_context_of_its_request():
+    """The pool's `tls_for` may depend on context variables the handler set (the caller's
+    identity): a retry started from the callback of a connection an earlier request
+    opened still sees its own request's."""
+    caller: contextvars.ContextVar[str] = contextvars.ContextVar("caller", default="")
+    seen: list[str] = []
+
+    def tls_for(ep: Endpoint) -> tuple[None, str]:
+        seen.append(caller.get())
+        return None, ""
+
+    connections = 0
+
+    async def answers_once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        await reader.readuntil(b"\r\n\r\n")
+        if connections == 1:  # the first connection answers one request, then hangs up on the next
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\na\n")
+            await reader.readuntil(b"\r\n\r\n")
+        writer.close()
+
+    flaky = await asyncio.start_server(answers_once, "127.0.0.1", 0)
+    async with upstreams(text_handler("b")) as (b,):
+        cfg = config("c1", [route("httpbin", "httpbin", 8080, [
+            [("c1", [endpoint(flaky.sockets[0].getsockname()[1], "c1")])], [("c1", [endpoint(b.port, "c1")])]])])
+        health = EndpointHealth()
+        live = LiveConfig("c1", health)
+        live.apply(cfg, persist=False)
+        pools = Pools(tls_for=tls_for)
+        relay = Relay(cluster="c1", direction="outbound", health=health, metrics=Metrics("c1"), tap=TapHub(),
+                      pools=pools)
+        outbound = OutboundProxy(cluster="c1", routes=live, relay=relay)
+
+        def handler(req: Request, resp: Response) -> None:
+            caller.set(req.target.decode())
+            outbound(req, resp)
+
+        server = await HttpServer(handler).listen("127.0.0.1", 0)
+        try:
+            reader, writer = await asyncio.open_connection(*server.address)
+            for path, answer in ((b"/alice", b"a\n"), (b"/bob", b"b\n")):
+                writer.write(b"GET %s HTTP/1.1\r\nHost: httpbin.httpbin:8080\r\n\r\n" % path)
+                assert (await read_response(reader))[2] == answer
+            writer.close()
+        finally:
+            await server.shutdown(0.5)
+            pools.close()
+            flaky.close()
+    # /alice on the flaky endpoint; /bob on its pooled connection, again on a new one (stale),
+    # then retried from that connection's callback on the other endpoint
+    assert (seen, connections) == (["/alice", "/bob", "/bob"], 2)

@@ -9,6 +9,7 @@ from meshtui.tui.logic import fmt
 from meshtui.tui.logic.commands import Command, CommandError, parse_command
 from meshtui.tui.logic.exports import RuleDraft, default_export_spec, validate_export_draft
 from meshtui.tui.logic.filtering import RowFilter
+from meshtui.tui.logic.traffic import tap_cells
 from meshtui.tui.logic.policy import TargetDraft, effective_share, validate_draft
 from meshtui.tui.widgets.tables import Col, LiveTable, Row
 from proxy.events import TapDropped, TapEvent
@@ -104,7 +105,8 @@ def test_tap_buffer_merges_events_and_stays_bounded():
     buf.add(TapEvent("a", "response_init", "outbound", "c2", status=200, latency_ms=3.0))
     buf.add(TapEvent("a", "response_end", "outbound", "c2", status=200, latency_ms=3.0, duration_ms=5.0, bytes=10))
     rec = buf.by_id["a"]
-    assert (rec.phase, rec.event.method, rec.event.path, rec.event.status, rec.event.duration_ms) == ("response_end", "GET", "/x", 200, 5.0)
+    assert (rec.phase, rec.request.method, rec.request.path, rec.last.status, rec.last.duration_ms) == ("response_end", "GET", "/x", 200, 5.0)
+    assert tap_cells(rec)[3:8] == ("GET", "/x", "200", "3.0ms", "5.0ms")
     for e in _events(10_000, "request_init"):  # never answered: the open set is bounded too
         buf.add(e)
     buf.add(TapDropped(7))

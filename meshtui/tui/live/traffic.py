@@ -4,12 +4,11 @@ destination, method and path."""
 from __future__ import annotations
 
 from collections import OrderedDict, deque
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from proxy.events import TapDropped, TapEvent
 
 GRPC_FAILURES = frozenset({2, 4, 13, 14, 15})  # Unknown, DeadlineExceeded, Internal, Unavailable, DataLoss
-RESPONSE_FIELDS = ("status", "latency_ms", "duration_ms", "bytes", "grpc_status", "error", "dst_endpoint", "dst_cluster", "tls")
 
 
 def is_failure(e: TapEvent) -> bool:
@@ -18,13 +17,19 @@ def is_failure(e: TapEvent) -> bool:
 
 @dataclass(slots=True)
 class TapRecord:
+    """One request: its first event (request fields) and its latest (response fields)."""
+
     seq: int
-    event: TapEvent  # the request's own copy, updated as its later events arrive
-    phase: str
+    request: TapEvent
+    last: TapEvent
 
     @property
     def id(self) -> str:
-        return self.event.id
+        return self.request.id
+
+    @property
+    def phase(self) -> str:
+        return self.last.kind
 
 
 class TapBuffer:
@@ -50,18 +55,14 @@ class TapBuffer:
         rec = self._open.get(item.id)
         if rec is None:
             self.seq += 1
-            rec = TapRecord(self.seq, replace(item) if item.kind != "response_end" else item, item.kind)
+            rec = TapRecord(self.seq, item, item)
             self._push(rec)
             if item.kind != "response_end":
                 self._open[item.id] = rec
                 if len(self._open) > self.open_cap:
                     self._open.popitem(last=False)
             return
-        for name in RESPONSE_FIELDS:
-            value = getattr(item, name)
-            if value not in (0, "", None, False):
-                setattr(rec.event, name, value)
-        rec.phase = item.kind
+        rec.last = item
         if item.kind == "response_end":
             del self._open[item.id]
 

@@ -11,37 +11,36 @@ TOP_COLUMNS = ("SOURCE", "DESTINATION", "METHOD", "PATH", "COUNT", "BEST", "WORS
 
 
 def destination(rec: TapRecord) -> str:
-    e = rec.event
+    e = rec.last  # the response knows the endpoint's cluster when the request did not
     name = f"{e.dst_service}.{e.dst_namespace}" if e.dst_service else e.authority
-    return f"{name}@{e.dst_cluster}" if e.dst_cluster else name
+    cluster = e.dst_cluster or rec.request.dst_cluster
+    return f"{name}@{cluster}" if cluster else name
 
 
 def tap_cells(rec: TapRecord) -> tuple[str, ...]:
-    e = rec.event
-    done = rec.phase == "response_end"
+    req, e = rec.request, rec.last
+    answered, done = rec.phase != "request_init", rec.phase == "response_end"
     status = (str(e.status) if e.status else "-") + (f" {e.error}" if e.error else "")
     return (
-        e.direction[:3], e.src_cluster or e.cluster, destination(rec), e.method, e.path,
-        status if rec.phase != "request_init" else "…",
-        fmt.ms(e.latency_ms) if rec.phase != "request_init" else "…",
-        fmt.ms(e.duration_ms) if done else "…",
-        str(e.bytes) if done else "…", "mTLS" if e.tls else "-",
+        req.direction[:3], req.src_cluster or req.cluster, destination(rec), req.method, req.path,
+        status if answered else "…", fmt.ms(e.latency_ms) if answered else "…",
+        fmt.ms(e.duration_ms) if done else "…", str(e.bytes) if done else "…", "mTLS" if e.tls or req.tls else "-",
     )
 
 
 def failed(rec: TapRecord) -> bool:
-    return rec.phase != "request_init" and is_failure(rec.event)
+    return rec.phase != "request_init" and is_failure(rec.last)
 
 
 def tap_detail(rec: TapRecord) -> str:
-    e = rec.event
-    when = datetime.fromtimestamp(e.ts, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z") if e.ts else "-"
+    req, e = rec.request, rec.last
+    when = datetime.fromtimestamp(req.ts, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z") if req.ts else "-"
     grpc = f"  grpc-status {e.grpc_status}" if e.grpc_status is not None else ""
     return "\n".join([
-        f"id {e.id}  {e.direction} observed in {e.cluster}  at {when}  ({rec.phase})",
-        f"from {e.src_cluster or '-'}  identity {e.src_identity or '-'}",
-        f"to   {destination(rec)}  endpoint {e.dst_endpoint or '-'}  tls {'yes' if e.tls else 'no'}",
-        f"{e.method} {e.scheme}://{e.authority}{e.path}",
+        f"id {req.id}  {req.direction} observed in {req.cluster}  at {when}  ({rec.phase})",
+        f"from {req.src_cluster or '-'}  identity {req.src_identity or '-'}",
+        f"to   {destination(rec)}  endpoint {e.dst_endpoint or req.dst_endpoint or '-'}  tls {'yes' if e.tls or req.tls else 'no'}",
+        f"{req.method} {req.scheme}://{req.authority}{req.path}",
         f"status {e.status or '-'}{grpc}  latency {fmt.ms(e.latency_ms)}  duration {fmt.ms(e.duration_ms)}  bytes {e.bytes}",
         f"error  {e.error}" if e.error else "",
     ]).rstrip()

@@ -20,7 +20,8 @@ from ..logic.traffic import TAP_COLUMNS, failed, tap_cells, tap_detail
 from ..widgets.tables import Col, LiveTable, Row
 from .base import MeshScreen
 
-SHOWN = 200  # rows in the table; the buffer keeps more for the detail pane
+STREAMING_ROWS = 50  # newest requests shown while streaming (a screenful, cheap to redraw 10 times a second)
+PAUSED_ROWS = 1000  # requests to scroll through once paused
 FILTER_FIELDS = (("cluster", "cluster"), ("namespace", "namespace"), ("service", "service"), ("method", "method"),
                  ("path_prefix", "path prefix"))
 RESTART_DELAY = 0.3  # seconds of quiet typing before the stream is restarted with new filters
@@ -99,6 +100,8 @@ class TapScreen(MeshScreen):
 
     # keys ---------------------------------------------------------------------------------
     def action_pause(self) -> None:
+        if not self.paused:
+            self.sync_rows(PAUSED_ROWS)  # freeze with the history kept, to scroll and inspect
         self.paused = not self.paused
         self.redraw()
 
@@ -110,14 +113,16 @@ class TapScreen(MeshScreen):
         self.query_one("#tap-cluster", Input).focus()
 
     # drawing ------------------------------------------------------------------------------
-    def draw(self) -> None:
+    def sync_rows(self, count: int) -> None:
         table = self.query_one("#main", LiveTable)
-        records = self.buffer.latest(SHOWN)
-        rows = [Row(r.id, tap_cells(r), failed(r)) for r in records]
+        rows = [Row(r.id, tap_cells(r), failed(r)) for r in self.buffer.latest(count)]
+        table.set_columns([Col(c.lower(), c, c in ("STATUS", "LATENCY", "DURATION", "BYTES")) for c in TAP_COLUMNS])
+        table.sync([r for r in rows if self.row_filter.matches(r.cells)], self.app.failure_style)
+
+    def draw(self) -> None:
         with self.app.batch_update():
-            table.set_columns([Col(c.lower(), c, c in ("STATUS", "LATENCY", "DURATION", "BYTES")) for c in TAP_COLUMNS])
             if not self.paused:
-                table.sync([r for r in rows if self.row_filter.matches(r.cells)], self.app.failure_style)
+                self.sync_rows(STREAMING_ROWS)
             self.draw_detail()
             state = "⏸ paused (space resumes)" if self.paused else f"● {self.tap_state}"
             self.query_one("#tap-status", Static).update(Text(

@@ -17,7 +17,7 @@ from textual.coordinate import Coordinate
 from textual.widgets import DataTable
 
 VIEW_MARGIN = 20  # rows above and below the viewport kept current
-BULK_REMOVE = 50  # removing more rows than this at once rebuilds the table
+BULK_REMOVE = 50  # removing more rows than this (or a quarter of them) at once rebuilds the table
 
 
 class Cell:
@@ -109,7 +109,7 @@ class LiveTable(DataTable):
         for r in rows:
             wanted.setdefault(r.key, r)
         removed = [k for k in self._order if k not in wanted]
-        if len(removed) > BULK_REMOVE:
+        if len(removed) > BULK_REMOVE or len(removed) > len(self._order) // 4:
             # DataTable.remove_row re-indexes every row: many at once is cheaper as a rebuild.
             self.clear()
             self._shown, self._pending, self._order = {}, {}, []
