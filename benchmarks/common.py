@@ -1,9 +1,7 @@
 """Small helpers shared by the benchmark scripts."""
 from __future__ import annotations
 
-import resource
 import statistics
-import sys
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -16,8 +14,12 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def peak_rss_mb() -> float:
-    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return kb / 1024 if sys.platform != "darwin" else kb / 1024 / 1024
+    """This process's own peak (VmHWM); ru_maxrss would include a forking parent's peak."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def current_rss_mb(pid: int | str = "self") -> float:

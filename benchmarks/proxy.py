@@ -1,7 +1,9 @@
 """HTTP data-plane benchmark: the outbound proxy and the cross-cluster path
 (outbound -> gateway, plain and over mTLS with pooled connections) against
 nginx as a keep-alive reverse proxy, all on loopback, measured with wrk in the
-same run; prints what mTLS costs against the plain cross-cluster path.
+same run; prints what mTLS costs against the plain cross-cluster path, and
+what a tap subscriber (every event, read as fast as the admin port streams
+them) costs the outbound proxy.
 
     python -m benchmarks.proxy [--duration 10] [--connections 50] [--profile DIR]
 

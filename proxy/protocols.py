@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Callable
-from typing import Any
+
 
 from proxy.http1.server import HttpServer, HttpServerProtocol
 from proxy.tcp.preamble import MAGIC as TCP_MAGIC
@@ -35,13 +35,8 @@ class ProtocolServer(HttpServer):
         self.h2 = h2
         self.tcp = tcp
 
-    async def listen(self, host: str, port: int, **kwargs: Any) -> ProtocolServer:
-        loop = asyncio.get_running_loop()
-        self.server = await loop.create_server(lambda: _Sniffer(self), host, port, ssl=self.ssl_context,
-                                               reuse_address=True, backlog=1024, **kwargs)
-        self.address = self.server.sockets[0].getsockname()[:2]
-        self._sweeper = loop.call_later(self.tick_s, self._sweep)
-        return self
+    def protocol(self) -> asyncio.Protocol:
+        return _Sniffer(self)  # picks HTTP/1.1, HTTP/2 or TCP per connection
 
     def http1(self) -> asyncio.Protocol:
         return HttpServerProtocol(self.handler, self.limits, self.connections)

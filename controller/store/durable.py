@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import errno
 import json
+import logging
 import os
 import zlib
 from pathlib import Path
@@ -22,6 +23,8 @@ from typing import Any
 from controller.errors import StoreCorrupt, StoreWriteFailed
 
 from .atomic import ensure_private_dir, fsync_dir, write_atomic
+
+log = logging.getLogger("meshtui.store")
 
 COMPACT_EVERY = 2000
 FORMAT = 1
@@ -104,7 +107,11 @@ class DurableStore:
         self._apply_memory([[op, obj] for op, obj in changes], revision)
         self._records += 1
         if self.directory and self._records >= COMPACT_EVERY:
-            self.compact()
+            try:
+                self.compact()
+            except StoreWriteFailed as e:  # the change itself is durable in the journal: still a success
+                log.warning("%s; the journal keeps growing until a later compaction succeeds", e.message)
+                self._records = 0
 
     def _append(self, line: bytes) -> None:
         try:

@@ -101,7 +101,7 @@ class MeshApp(App[None]):
     async def poll_golden(self) -> None:
         try:
             rows = await self.controller.golden("10s")
-        except Exception as e:  # keep showing the last figures; the header of Overview says why
+        except Exception as e:  # keep showing the last figures; the Overview says why
             self.metrics_error = f"metrics unavailable: {type(e).__name__}: {e}"
             return
         self.metrics_error = ""

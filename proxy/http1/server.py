@@ -323,8 +323,7 @@ class HttpServerProtocol(asyncio.Protocol):
         self._head_raw = 0
         self._url = b""
         self._headers = []
-        self.deadline = self._loop.time() + self._limits.header_timeout_s
-        self._expire = self._head_timeout
+        self._set_timer(self._limits.header_timeout_s, self._head_timeout)
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -381,12 +380,8 @@ class HttpServerProtocol(asyncio.Protocol):
         else:
             req.body = NO_BODY
             req.expect_continue = False
-            self.deadline = _NEVER
-            if self._active is None:
-                self._start(req)
-            else:
-                self._pipeline.append(req)
-                self._update_reading()
+            self._cancel_timer()
+            self._dispatch(req)
 
     def on_body(self, data: bytes) -> None:
         self._parsing.body.feed(data)  # type: ignore[union-attr]
@@ -490,14 +485,8 @@ class HttpServerProtocol(asyncio.Protocol):
             self._update_reading()
             self._start(nxt)
             return
-        if self._read_paused or self._body_paused:
-            self._update_reading()
-        if self._parsing is None and not self._in_head:
-            if self.draining:
-                transport.close()
-            else:
-                self.deadline = self._loop.time() + self._limits.idle_timeout_s
-                self._expire = self._idle_timeout
+        self._update_reading()
+        self._maybe_idle()
 
     # -- flow control ----------------------------------------------------------------
 
@@ -613,13 +602,15 @@ class HttpServer:
         loop = asyncio.get_running_loop()
         if self.ssl_context is not None:  # a handshake is part of the head: bounded alike
             kwargs.setdefault("ssl_handshake_timeout", self.limits.header_timeout_s)
-        self.server = await loop.create_server(
-            lambda: HttpServerProtocol(self.handler, self.limits, self.connections),
-            host, port, ssl=self.ssl_context, reuse_address=True, backlog=1024, **kwargs,
-        )
+        self.server = await loop.create_server(self.protocol, host, port, ssl=self.ssl_context, reuse_address=True,
+                                               backlog=1024, **kwargs)
         self.address = self.server.sockets[0].getsockname()[:2]
         self._sweeper = loop.call_later(self.tick_s, self._sweep)
         return self
+
+    def protocol(self) -> asyncio.Protocol:
+        """The protocol of a new connection (a subclass may first sniff what it speaks)."""
+        return HttpServerProtocol(self.handler, self.limits, self.connections)
 
     def _sweep(self) -> None:
         loop = asyncio.get_running_loop()

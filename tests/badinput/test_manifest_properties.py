@@ -12,6 +12,7 @@ import aiohttp
 import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from controller.api import ApiServer, build_app
 from controller.auth import load_or_create_tokens
@@ -67,13 +68,15 @@ def as_yaml(docs: list[dict[str, Any]]) -> str:
     return "---\n".join(yaml.safe_dump(d, allow_unicode=True) for d in docs)
 
 
-def check_refusal(served: Served, before: tuple[dict, int], message: str, path: tuple) -> None:
+def check_refusal(served: Served, before: tuple[dict, int], message: str) -> None:
     assert served.snapshot() == before, f"partial write after a refusal: {message[:300]}"
     assert message.startswith(SOURCE), message[:300]
 
 
 @pytest.mark.parametrize("kind", sorted(VALID))
 def test_mutated_documents_through_apply(served: Served, kind: str) -> None:
+    refused = []
+
     @FUZZ
     @given(case=mutated(kind))
     def run(case) -> None:
@@ -82,18 +85,23 @@ def test_mutated_documents_through_apply(served: Served, kind: str) -> None:
         try:
             served.run(served.controller.apply(as_yaml([INNOCENT, doc]), cluster="cluster-2", source=SOURCE))
         except InvalidResource as e:
-            check_refusal(served, before, e.message, path)
+            refused.append(path)
+            check_refusal(served, before, e.message)
             assert e.where.startswith(f"{SOURCE}: ") or e.where.startswith(f"{SOURCE} "), e.message[:300]
             assert e.field, f"no field named for {how} at {path}: {e.message[:300]}"
         except MeshError as e:
+            refused.append(path)
             assert e.status < 500, e.message[:300]
-            check_refusal(served, before, e.message, path)
+            check_refusal(served, before, e.message)
 
     run()
+    assert refused, "no mutation was refused: the generator is not reaching the validation"
 
 
 @pytest.mark.parametrize("kind", sorted(VALID))
 def test_mutated_documents_through_the_api(served: Served, kind: str) -> None:
+    refused = []
+
     async def post(body: bytes) -> tuple[int, dict]:
         async with served.session.post(f"{served.url}/api/v1/apply", data=body,
                                        headers={"Content-Type": "application/json"}) as r:
@@ -108,8 +116,40 @@ def test_mutated_documents_through_the_api(served: Served, kind: str) -> None:
         status, answer = served.run(post(body))
         assert status < 500, answer
         if status >= 400:
-            check_refusal(served, before, answer["message"], path)
+            refused.append(status)
+            check_refusal(served, before, answer["message"])
             if status == 422:
                 assert " field " in answer["message"], answer["message"][:300]
+
+    run()
+    assert 422 in refused, refused
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4), max_leaves=20)
+api_bodies = st.one_of(
+    st.binary(max_size=300),
+    json_values.map(lambda v: json.dumps(v).encode()),
+    st.fixed_dictionaries({"manifests": json_values}, optional={"cluster": json_values, "namespace": json_values,
+                                                                "source": json_values}).map(lambda v: json.dumps(v).encode()),
+)
+
+
+def test_arbitrary_apply_bodies_through_the_api(served: Served) -> None:
+    async def post(body: bytes) -> tuple[int, dict]:
+        async with served.session.post(f"{served.url}/api/v1/apply", data=body,
+                                       headers={"Content-Type": "application/json"}) as r:
+            return r.status, await r.json(content_type=None)
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(body=api_bodies)
+    def run(body: bytes) -> None:
+        before = served.snapshot()
+        status, answer = served.run(post(body))
+        assert status < 500, (body[:200], answer)
+        if status >= 400:
+            assert served.snapshot() == before
+            assert answer["message"], answer
 
     run()

@@ -170,9 +170,6 @@ async def test_tls_gateway_refuses_garbage_instead_of_a_client_hello(targets):
     good.assert_served()
 
 
-@pytest.mark.xfail(strict=True, reason="bug: TLS listeners use asyncio's default 60 s ssl_handshake_timeout, not "
-                   "Limits.header_timeout_s, so an unfinished ClientHello holds a connection for a minute "
-                   "(see /tmp/requests-resilience.md)")
 @pytest.mark.parametrize("payload", [b"", b"\x16\x03\x01\x02\x00" + b"\x01" * 40], ids=["silent", "partial-hello"])
 async def test_tls_gateway_cuts_off_an_unfinished_handshake_at_the_header_timeout(targets, payload):
     t = targets["gateway-tls"]

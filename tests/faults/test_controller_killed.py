@@ -108,7 +108,7 @@ async def test_proxies_serve_through_a_controller_kill_and_resync_after_restart(
         assert await asyncio.to_thread(resources, state) == before
 
         # the restarted controller pushes a change to the adopted proxies: a local httpbin takes all traffic
-        await asyncio.to_thread(cli, state, "apply", "--cluster", "cluster-2", text=CLUSTER2_HTTPBIN)
+        await asyncio.to_thread(cli, state, "apply", "--cluster", "cluster-2", "-f", "-", text=CLUSTER2_HTTPBIN)
         async with aiohttp.ClientSession() as session:
             deadline, last = time.monotonic() + 20, []
             while time.monotonic() < deadline:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import errno
-import json
 import os
 import subprocess
 from pathlib import Path
@@ -105,9 +104,6 @@ async def test_a_refused_write_leaves_a_store_that_reopens_to_the_old_state(smal
         await reopened.close()
 
 
-@pytest.mark.xfail(strict=True, reason="bug: DurableStore.commit appends the journal record, changes memory, then "
-                   "compacts; when compaction fails (disk full) the caller gets StoreWriteFailed although the apply "
-                   "is stored and survives a restart (see /tmp/requests-resilience.md)")
 async def test_a_refused_apply_is_not_stored_even_when_compaction_is_what_failed(small_disk: Path, monkeypatch):
     state = small_disk / "state"
     controller = await EmbeddedController.open(state)

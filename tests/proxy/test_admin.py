@@ -110,6 +110,11 @@ async def test_tap_streams_events_of_matching_requests():
     assert (end["method"], end["path"], end["authority"], end["status"], end["bytes"]) == (
         "GET", "/x?y=1", "httpbin.httpbin:8080", 200, 2)
     assert end["duration_ms"] >= end["latency_ms"] > 0
+    changing = {"kind", "status", "latency_ms", "duration_ms", "bytes", "error", "ts"}
+    for later in lines[1:]:  # the later events of a request repeat what is known of it
+        assert {k: v for k, v in later.items() if k not in changing} == \
+            {k: v for k, v in lines[0].items() if k not in changing}
+    assert lines[1]["status"] == 200 and lines[1]["latency_ms"] > 0
 
 
 async def test_bad_tap_filter_is_400():

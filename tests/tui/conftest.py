@@ -2,7 +2,6 @@
 with recorded traffic, and a helper that waits for the app's fixed-tick redraws."""
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Callable
 

@@ -39,7 +39,7 @@ async def test_watch_error_shows_reconnecting_and_recovers(tmp_path):
         assert any(s.startswith("reconnecting… (ConnectionResetError") for s in states)
         await controller.delete("cluster", "east")  # live changes after the reconnects reach the table
         await controller.apply("apiVersion: flomesh.io/v1alpha1\nkind: Cluster\nmetadata: {name: west}\nspec: {}\n")
-        rows = await wait_rows(pilot, lambda rows: [r[0] for r in rows] == ["west"])
+        await wait_rows(pilot, lambda rows: [r[0] for r in rows] == ["west"])
         assert "● live" in str(app.screen.query_one("MeshHeader").render())
     assert states.count("live") == 3
 

@@ -1,7 +1,7 @@
 """k9s habits: `:` command mode (kinds, aliases, @cluster), `/` filters, `?` help, d/y/e."""
 from __future__ import annotations
 
-from textual.widgets import TextArea
+from textual.widgets import Input, TextArea
 
 from meshtui.tui.app import MeshApp
 from meshtui.tui.screens.editor import EditorScreen
@@ -16,9 +16,13 @@ from meshtui.tui.widgets.tables import LiveTable
 from .conftest import SIZE, column_labels, NotifyLog, table_rows, wait_for, wait_rows
 
 
-async def command(pilot, text: str) -> None:
+async def command(pilot, text: str, *, typed: bool = False) -> None:
+    """`:text` then enter; typed key by key, or (faster) set as the command line's value."""
     await pilot.press("colon")
-    await pilot.press(*text)
+    if typed:
+        await pilot.press(*text)
+    else:
+        pilot.app.screen.query_one("#command-input", Input).value = text
     await pilot.press("enter")
     await pilot.pause()
 
@@ -28,7 +32,7 @@ async def test_command_mode_reaches_kinds_views_and_clusters(controller):
     notes = NotifyLog()
     async with app.run_test(size=SIZE, message_hook=notes) as pilot:
         await wait_for(pilot, lambda: app.cache.synced, what="watch synced")
-        await command(pilot, "gtp @cluster-2")
+        await command(pilot, "gtp @cluster-2", typed=True)
         assert isinstance(app.screen, PoliciesScreen) and app.screen.cluster == "cluster-2"
         rows = await wait_rows(pilot, lambda rows: len(rows) == 1)
         assert rows[0][:3] == ("httpbin", "httpbin", "FailOver")  # no CLUSTER column: one cluster selected
@@ -70,13 +74,15 @@ async def test_filter_regex_and_inversion(controller):
         await pilot.press("enter")
         assert "/^httpbin-cluster-3$" in str(app.screen.query_one("MeshHeader").render())
 
-        await pilot.press("slash", "ctrl+u", *"!^cluster-[12]$")  # no cell is exactly cluster-1 or cluster-2
+        await pilot.press("slash")
+        app.screen.query_one("#command-input", Input).value = "!^cluster-[12]$"  # no cell is exactly cluster-1 or cluster-2
         rows = await wait_rows(pilot, lambda rows: len(rows) == 1)
         assert rows[0][:3] == ("cluster-3", "httpbin", "httpbin-cluster-3")
         await pilot.press("escape")  # esc in the bar drops the filter
         await wait_rows(pilot, lambda rows: len(rows) == 9)
 
-        await pilot.press("slash", *"[unclosed")
+        await pilot.press("slash")
+        app.screen.query_one("#command-input", Input).value = "[unclosed"
         await pilot.press("enter")
         await wait_rows(pilot, lambda rows: rows == [])
         assert any("not a regex" in n for n in notes)
@@ -86,8 +92,7 @@ async def test_filter_regex_and_inversion(controller):
 
 async def test_help_describe_yaml_and_drill_down(controller):
     app = MeshApp(controller)
-    notes = NotifyLog()
-    async with app.run_test(size=SIZE, message_hook=notes) as pilot:
+    async with app.run_test(size=SIZE) as pilot:
         await pilot.press("2")
         table = app.screen.query_one("#main", LiveTable)
         await wait_for(pilot, lambda: "cluster-2/httpbin/httpbin" in table.rows, what="services")
@@ -123,8 +128,7 @@ async def test_help_describe_yaml_and_drill_down(controller):
 
 async def test_edit_yaml_validates_before_apply(controller):
     app = MeshApp(controller)
-    notes = NotifyLog()
-    async with app.run_test(size=SIZE, message_hook=notes) as pilot:
+    async with app.run_test(size=SIZE) as pilot:
         await pilot.press("4")
         await wait_rows(pilot, lambda rows: len(rows) == 1)
         await pilot.press("e")

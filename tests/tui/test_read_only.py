@@ -9,7 +9,7 @@ from meshtui.tui.app import MeshApp
 from meshtui.tui.screens.help import HelpScreen
 from tests.support import apply_reference
 
-from .conftest import SIZE, NotifyLog, table_rows, wait_for, wait_rows
+from .conftest import SIZE, NotifyLog, table_rows, wait_rows
 
 WRITES = {  # view key -> keys of its write actions
     "2": ["e", "ctrl+d"],

@@ -16,7 +16,7 @@ from meshtui.tui.widgets.tables import LiveTable
 from tests.support import apply_reference
 
 from .conftest import SIZE, wait_for
-from .recorded import REQUESTS, RecordedController
+from .recorded import REQUESTS, TAP_EVENTS, RecordedController
 
 PRODUCTION_CLUSTER_3 = "apiVersion: flomesh.io/v1alpha1\nkind: Cluster\nmetadata: {name: cluster-3}\nspec: {production: true}\n"
 
@@ -60,13 +60,14 @@ def main_rows(n: int):
     pytest.param(("2",), main_rows(9), id="services"),
     pytest.param(("3",), main_rows(4), id="exports"),
     pytest.param(("4",), lambda app: app.screen.query_one("PolicyEditor").context is not None, id="policies"),
-    pytest.param(("5",), main_rows(REQUESTS), id="tap"),
-    pytest.param(("6",), main_rows(6), id="top"),
+    pytest.param(("5",), lambda app: main_rows(REQUESTS)(app) and app.screen.buffer.events == len(TAP_EVENTS), id="tap"),
+    pytest.param(("6",), lambda app: sum(s.count for s in app.screen.top.stats.values()) == REQUESTS and main_rows(6)(app), id="top"),
     pytest.param(("7",), lambda app: "SR" in str(app.screen.query_one("#topology").render()), id="topology"),
     pytest.param(("8",), lambda app: app.checks and main_rows(len(app.checks))(app), id="checks"),
     pytest.param(("9",), main_rows(15), id="events"),
     pytest.param(("colon", *"svcimp @cluster-2", "enter"), main_rows(3), id="resources"),
-    pytest.param(("2", "down", "down", "down", "enter"), main_rows(REQUESTS), id="service-detail"),
+    pytest.param(("2", "down", "down", "down", "enter"),
+                 lambda app: main_rows(REQUESTS)(app) and app.screen.buffer.events == len(TAP_EVENTS), id="service-detail"),
 ])
 def test_view(snap_compare, keys, ready):
     app, controller = scenario_app()

@@ -25,10 +25,9 @@ class Backoff:
         self._next = self.first
 
 
-async def follow_watch(controller: Controller, cache: ResourceCache, set_state: Callable[[str], None],
-                       backoff: Backoff | None = None) -> None:
+async def follow_watch(controller: Controller, cache: ResourceCache, set_state: Callable[[str], None]) -> None:
     """Runs until cancelled. States: `syncing`, `live`, `reconnecting… (<why>)`."""
-    backoff = backoff or Backoff()
+    backoff = Backoff()
     while True:
         try:
             cache.begin_relist()
@@ -48,10 +47,10 @@ async def follow_watch(controller: Controller, cache: ResourceCache, set_state: 
 
 
 async def follow_tap(controller: Controller, flt: TapFilter, sink: Callable[[TapEvent | TapDropped], None],
-                     set_state: Callable[[str], None], backoff: Backoff | None = None) -> None:
+                     set_state: Callable[[str], None]) -> None:
     """Feeds every tap event into `sink` (cheap, bounded buffers) until cancelled; reconnects
     with backoff when the stream fails."""
-    backoff = backoff or Backoff()
+    backoff = Backoff()
     while True:
         try:
             set_state("streaming")

@@ -19,7 +19,6 @@ def is_failure(e: TapEvent) -> bool:
 class TapRecord:
     """One request: its first event (request fields) and its latest (response fields)."""
 
-    seq: int
     request: TapEvent
     last: TapEvent
 
@@ -41,7 +40,6 @@ class TapBuffer:
         self.capacity = capacity
         self.open_cap = open_cap
         self._open: OrderedDict[str, TapRecord] = OrderedDict()
-        self.seq = 0
         self.events = 0
         self.dropped = 0
         self.version = 0
@@ -54,8 +52,7 @@ class TapBuffer:
         self.events += 1
         rec = self._open.get(item.id)
         if rec is None:
-            self.seq += 1
-            rec = TapRecord(self.seq, item, item)
+            rec = TapRecord(item, item)
             self._push(rec)
             if item.kind != "response_end":
                 self._open[item.id] = rec

@@ -1,2 +1,2 @@
-"""Widgets grouped by area: tables (live diff-updated DataTable), chrome (header, command bar),
-policy (the GlobalTrafficPolicy editor), traffic (tap filters and request detail)."""
+"""Widgets grouped by area: tables (the diff-updated live DataTable), chrome (header and command
+line), policy (the GlobalTrafficPolicy editor)."""
