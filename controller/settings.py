@@ -35,8 +35,12 @@ class FederationSettings:
 
 
 def random_loopback_base() -> str:
-    """A /16 inside 127.0.0.0/8 for a federation that must not collide with another on this machine."""
-    return f"127.{random.randint(100, 250)}"
+    """A /16 inside 127.0.0.0/8, free right now, for a federation that must not collide with another."""
+    for _ in range(30):
+        base = f"127.{random.randint(100, 250)}"
+        if loopback_free(base):
+            return base
+    return base
 
 
 def loopback_free(base: str) -> bool:
@@ -54,10 +58,4 @@ def loopback_free(base: str) -> bool:
 
 def free_loopback_base() -> str:
     """127.0 (clusters on 127.0.11.1, 127.0.12.1, ...) unless another federation holds it, then a random /16."""
-    if loopback_free(DEFAULT_LOOPBACK):
-        return DEFAULT_LOOPBACK
-    for _ in range(20):
-        base = random_loopback_base()
-        if loopback_free(base):
-            return base
-    return random_loopback_base()
+    return DEFAULT_LOOPBACK if loopback_free(DEFAULT_LOOPBACK) else random_loopback_base()

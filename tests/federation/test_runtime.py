@@ -258,7 +258,14 @@ async def test_golden_metrics_count_each_request_once(fed, http):
         return all(runtime.scraper.histories[c].last_time > t for c, t in marks.items())
 
     assert await eventually(rescraped, timeout=5.0)
-    rows = await controller.golden("10s")
+    rows: list = []
+
+    async def all_counted() -> bool:  # a response is recorded just after its last byte left: wait for that scrape
+        rows[:] = await controller.golden("10s")
+        counted = {(r.cluster, r.service): r.requests for r in rows if r.scope == "service" and r.namespace == "httpbin"}
+        return counted.get(("cluster-1", "httpbin"), 0) >= 20 and counted.get(("cluster-3", "httpbin"), 0) >= 20
+
+    assert await eventually(all_counted, timeout=5.0)
     services = {(r.cluster, r.service): r for r in rows if r.scope == "service" and r.namespace == "httpbin"}
     assert services[("cluster-1", "httpbin")].requests == 20 and services[("cluster-3", "httpbin")].requests == 20
     assert sum(r.requests for r in rows if r.scope == "cluster") == 40
