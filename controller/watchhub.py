@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from typing import AsyncIterator
 
@@ -9,6 +10,7 @@ from controller.errors import Gone
 from controller.interface import WatchEvent
 
 HISTORY = 10_000
+HISTORY_SECONDS = 120.0  # a watcher may resume from a revision this recent; older asks get Gone (list again)
 QUEUE_LIMIT = 50_000
 
 
@@ -31,9 +33,16 @@ class WatchHub:
     def __init__(self) -> None:
         self._watchers: set[_Watcher] = set()
         self._history: deque[tuple[int, WatchEvent]] = deque(maxlen=HISTORY)
+        self._stamps: deque[float] = deque(maxlen=HISTORY)
+        self.oldest_kept = 0  # revisions up to this one are no longer kept
 
     def publish(self, revision: int, event: WatchEvent) -> None:
+        now = time.monotonic()
+        while self._stamps and (now - self._stamps[0] > HISTORY_SECONDS or len(self._stamps) == HISTORY):
+            self._stamps.popleft()
+            self.oldest_kept = self._history.popleft()[0]
         self._history.append((revision, event))
+        self._stamps.append(now)
         for w in self._watchers:
             if w.overflowed or not w.wants(event.object):
                 continue
@@ -45,7 +54,7 @@ class WatchHub:
         """`initial` objects first (as ADDED, then a BOOKMARK), or the kept history after `since`."""
         w = _Watcher(kinds, cluster)
         if since is not None:
-            if self._history and self._history[0][0] > since + 1:
+            if since < self.oldest_kept:
                 raise Gone(f"resourceVersion {since} is too old; list again")
             backlog = [e for rev, e in self._history if rev > since]
         else:

@@ -87,11 +87,13 @@ async def test_watch_streams_the_initial_list_then_changes(api):
     await resumed.aclose()
 
 
-async def test_watch_from_forgotten_history_raises_gone(api):
+async def test_watch_from_forgotten_history_raises_gone(api, monkeypatch):
+    from controller import watchhub
+
     remote = api.client()
     for i in range(3):
         await remote.apply([{"apiVersion": "flomesh.io/v1alpha1", "kind": "Cluster", "metadata": {"name": f"c{i}"}, "spec": {}}])
-    api.controller.core.hub._history.clear()  # as after a long time: history older than now is gone
+    monkeypatch.setattr(watchhub, "HISTORY_SECONDS", 0.0)  # as after a long time: older history is forgotten
     await remote.apply([{"apiVersion": "flomesh.io/v1alpha1", "kind": "Cluster", "metadata": {"name": "c9"}, "spec": {}}])
     with pytest.raises(Gone, match="too old"):
         async for _ in remote.watch(since=1):

@@ -8,11 +8,10 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer
 
 from ..logic.describe import describe, to_yaml
 from ..logic.filtering import RowFilter
-from ..widgets.chrome import VIEWS, CommandBar, MeshHeader
+from ..widgets.chrome import VIEWS, CommandBar, KeyBar, MeshHeader
 from ..widgets.tables import Col, LiveTable, Row
 from .confirm import ConfirmScreen
 from .editor import EditorScreen
@@ -48,7 +47,7 @@ class MeshScreen(Screen):
         bar = CommandBar()
         bar.display = False
         yield bar
-        yield Footer()
+        yield KeyBar(id="keys")
 
     def body(self) -> ComposeResult:
         raise NotImplementedError

@@ -1,5 +1,5 @@
 """Every view's frame: the header (where you are, who you are, the stream's state, the views to
-click) and the k9s command line (`:` commands, `/` filters)."""
+click), the key bar, and the k9s command line (`:` commands, `/` filters)."""
 from __future__ import annotations
 
 from textual import on
@@ -40,6 +40,27 @@ class MeshHeader(Static):
             self._shown, self._where = values, (view, read_only)
             self.update(Content.from_markup(
                 f"[b reverse $accent] meshtui [/] [b]$title[/] $context  │ user [b]$user[/] │ {mode} │ {st}\n{nav}", **values))
+
+
+class KeyBar(Static):
+    """The current view's keys, clickable, like Textual's Footer. Hand-written because Footer
+    (Textual 8) keeps every key widget it ever composed alive through a data binding, growing a
+    little on each view switch: a TUI left open for days cannot have that."""
+
+    def on_mount(self) -> None:
+        self.screen.bindings_updated_signal.subscribe(self, self._bindings_changed)
+        self._bindings_changed(self.screen)
+
+    def _bindings_changed(self, screen) -> None:
+        parts = []
+        for key, active in screen.active_bindings.items():
+            binding = active.binding
+            if not binding.show:
+                continue
+            style = "b $accent" if active.enabled else "dim"
+            parts.append(f"[@click=app.simulate_key('{key}')][{style}]{self.app.get_key_display(binding)}[/] {binding.description}[/]")
+        parts.append("[@click=app.command_palette][b $accent]^p[/] palette[/]")
+        self.update(Content.from_markup("  ".join(parts)))
 
 
 class CommandBar(Horizontal):
