@@ -158,3 +158,43 @@ async def test_live_table_updates_cells_in_place_and_orders_rows():
         assert table.selected_key() == "c"  # the cursor stays on its row when rows are inserted above
         table.sync([Row("b", ("b", "0"))])
         assert [k.value for k in table.rows] == ["b"]
+
+
+def test_gateway_state_from_links_or_cluster_status():
+    from meshtui.tui.logic.clusters import gateway_state
+
+    cluster = {"metadata": {"name": "c1"}, "status": {"gateway": {"address": "127.0.11.1:4143", "up": True, "alive": False, "probeLatencyMs": 2.5}}}
+    assert gateway_state(cluster, []) == (False, 2.5, 0)
+    assert gateway_state({"metadata": {"name": "c1"}, "status": {"gateway": {"up": True}}}, []) == (True, None, 0)
+    assert gateway_state({"metadata": {"name": "c1"}}, []) == (None, None, 0)
+    links = [{"spec": {"targetCluster": "c1"}, "status": {"alive": True, "latencyMs": 1.5}},
+             {"spec": {"targetCluster": "c1"}, "status": {"alive": True, "latencyMs": 4.0}},
+             {"spec": {"targetCluster": "c2"}, "status": {"alive": False}}]
+    assert gateway_state(cluster, links) == (True, 4.0, 2)
+
+
+def test_service_views_merge_services_imports_exports_and_readiness():
+    from controller.interface import WatchEvent
+    from meshtui.tui.live.cache import ResourceCache
+    from meshtui.tui.logic.services import service_views
+
+    def obj(kind, name, cluster="", ns="", **body):
+        md = {"name": name, **({"cluster": cluster, "namespace": ns} if cluster else {})}
+        return {"kind": kind, "metadata": md, **body}
+
+    cache = ResourceCache()
+    for o in (
+        obj("Cluster", "c1", spec={}), obj("Cluster", "c2", spec={}),
+        obj("Service", "web", "c1", "shop", spec={"selector": {"app": "web"}, "ports": [{"port": 80}]}),
+        {**obj("Workload", "web", "c1", "shop", spec={"labels": {"app": "web"}, "port": 80}, status={"readyReplicas": 0}),
+         "metadata": {"name": "web", "cluster": "c1", "namespace": "shop", "annotations": {"meshtui.io/addresses": "127.0.11.20,127.0.11.21"}}},
+        obj("ServiceExport", "web", "c1", "shop", spec={"targetClusters": ["default/default/default/c2"]},
+            status={"conditions": [{"type": "Valid", "status": "True"}]}),
+        obj("ServiceImport", "web", "c2", "shop", spec={"ports": [{"port": 80, "endpoints": [{"clusterKey": "default/default/default/c1", "target": {"host": "h", "port": 4143}}]}]}),
+        obj("GlobalTrafficPolicy", "web", "c2", "shop", spec={"lbType": "FailOver"}),
+    ):
+        cache.apply(WatchEvent("ADDED", o))
+    c1, c2 = service_views(cache)
+    assert (c1.cluster, c1.local, c1.ready, c1.total, c1.exported_to, c1.export_state, c1.imported_from, c1.policy) == \
+        ("c1", True, 0, 2, "c2", "Valid", (), "")
+    assert (c2.cluster, c2.local, c2.total, c2.exported_to, c2.imported_from, c2.policy) == ("c2", False, 0, "-", ("c1",), "FailOver")

@@ -152,3 +152,29 @@ async def test_edit_yaml_validates_before_apply(controller):
         await wait_for(pilot, lambda: not isinstance(app.screen, EditorScreen), what="editor closed")
         await wait_rows(pilot, lambda rows: rows and rows[0][3] == "ActiveActive")
     assert (await controller.get("gtp", "httpbin", cluster="cluster-2", namespace="httpbin"))["spec"]["lbType"] == "ActiveActive"
+
+
+async def test_mouse_and_command_palette(controller):
+    from meshtui.tui.screens.exports import ExportsScreen
+    from meshtui.tui.screens.topology import TopologyScreen
+
+    app = MeshApp(controller)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_rows(pilot, lambda rows: len(rows) == 3)
+        nav = str(app.screen.query_one("MeshHeader").render()).splitlines()[1]
+        await pilot.click("MeshHeader", offset=(1 + nav.index("3 Exports") + 2, 1))  # the views in the header
+        await wait_for(pilot, lambda: isinstance(app.screen, ExportsScreen), what="exports by click")
+        table = app.screen.query_one("#main", LiveTable)
+        await wait_for(pilot, lambda: table.row_count == 4, what="exports")
+        await pilot.click("#main", offset=(3, 3))  # header line, then rows 0, 1, 2
+        assert table.cursor_row == 2
+        keys = str(app.screen.query_one("#keys").render())
+        await pilot.click("#keys", offset=(1 + keys.index("y YAML") + 2, 0))  # the keys in the key bar
+        await wait_for(pilot, lambda: isinstance(app.screen, TextViewScreen), what="yaml by click")
+        assert "name: httpbin\n" in app.screen.query_one(TextArea).text and "cluster: cluster-3" in app.screen.query_one(TextArea).text
+        await pilot.press("escape")
+
+        await pilot.press("ctrl+p", *"topology")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, TopologyScreen), what="topology from the palette")

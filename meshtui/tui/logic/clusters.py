@@ -32,15 +32,18 @@ def gateway_state(cluster: Obj, links: Iterable[Obj]) -> tuple[bool | None, floa
     """(alive, worst probe latency in ms, number of probing links) of a cluster's gateway.
 
     From the Links that probe it (status.alive, status.latencyMs); without links, from the
-    Cluster's own status.gateway.up; None when nothing says."""
+    Cluster's own status.gateway (alive and probeLatencyMs from the embedded prober, else up);
+    None where nothing says."""
     name = cluster["metadata"]["name"]
     probing = [l for l in links if (l.get("spec") or {}).get("targetCluster") == name]
     states = [(l.get("status") or {}) for l in probing]
     alive_flags = [s["alive"] for s in states if isinstance(s.get("alive"), bool)]
     latencies = [float(s["latencyMs"]) for s in states if isinstance(s.get("latencyMs"), (int, float))]
     if alive_flags:
-        alive: bool | None = all(alive_flags)
-    else:
-        gateway = (cluster.get("status") or {}).get("gateway")
-        alive = gateway.get("up") if isinstance(gateway, dict) and isinstance(gateway.get("up"), bool) else None
-    return alive, (max(latencies) if latencies else None), len(probing)
+        return all(alive_flags), (max(latencies) if latencies else None), len(probing)
+    gateway = (cluster.get("status") or {}).get("gateway")
+    if not isinstance(gateway, dict):
+        return None, None, 0
+    alive = gateway.get("alive", gateway.get("up"))
+    latency = gateway.get("probeLatencyMs")
+    return (alive if isinstance(alive, bool) else None), (float(latency) if isinstance(latency, (int, float)) else None), 0

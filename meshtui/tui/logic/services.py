@@ -60,7 +60,9 @@ def local_backends(cache: ResourceCache, cluster: str, namespace: str, name: str
                 continue
             addresses = [a for a in (md.get("annotations") or {}).get(ADDRESSES_ANNOTATION, "").split(",") if a]
             port = w["spec"].get("port", "")
-            out += [Backend(f"{ip}:{port}", cluster, f"workload {md['name']}", None) for ip in addresses]
+            ready_count = (w.get("status") or {}).get("readyReplicas")  # from the embedded runtime, when it runs
+            ready = None if ready_count is None else (True if ready_count >= len(addresses) else False if ready_count == 0 else None)
+            out += [Backend(f"{ip}:{port}", cluster, f"workload {md['name']}", ready) for ip in addresses]
         return out
     eps = cache.get("Endpoints", cluster, namespace, name)
     for subset in (eps or {}).get("subsets", []):
