@@ -297,6 +297,8 @@ async def main(args: argparse.Namespace) -> None:
     warm = [m for t, m in rss if t >= min(60.0, args.duration / 2)] or [rss[-1][1]]
     print(f"RSS over {args.duration:.0f} s of load (tap {args.tap_rate:.0f}/s, views switched every {args.switch_every:.0f} s): "
           f"start {rss[0][1]:.1f} MB, after warm-up {warm[0]:.1f} MB, end {rss[-1][1]:.1f} MB, max {max(m for _, m in rss):.1f} MB")
+    per_minute = {int(t) // 60: m for t, m in rss}  # the last sample of each minute
+    print("RSS at the end of each minute (MB): " + " ".join(f"{m:.0f}" for m in per_minute.values()))
     print(f"tap events delivered in total: {controller.delivered:,}")
     await inner.close()
     await ref_inner.close()

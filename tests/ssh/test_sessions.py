@@ -17,10 +17,14 @@ from .terminal import Terminal
 
 
 def footer_fits(term: Terminal) -> bool:
-    """The footer is on the last row and its right-aligned part ends at the last column."""
+    """The screen is drawn for this terminal's size: the footer is on the last row, the panels' right
+    border reaches the last column, and no row is longer than the width."""
     width, height = term.size
-    last = term.lines[height - 1] if len(term.lines) == height else ""
-    return "palette" in last and last.rstrip().endswith("palette") and len(last.rstrip()) >= width - 2
+    if len(term.lines) != height:
+        return False
+    rows = [line.rstrip() for line in term.lines]
+    return ("palette" in rows[-1] and any(len(r) == width and r.endswith(("╮", "╯", "│")) for r in rows)
+            and all(len(r) <= width for r in rows))
 
 
 def moves_within(term: Terminal, mark: int) -> bool:
