@@ -11,12 +11,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-import signal
 import sys
 from collections.abc import Awaitable
 
 from proxy.http1.server import Handler, HttpServer, Request, Response
-from proxy.http1.runtime import install_uvloop, split_hostport
+from proxy.http1.runtime import split_hostport
+from proxy.samples.app import message_of, parse, run_sample, sample_parser, until_stopped
 
 TEXT_PLAIN = [(b"content-type", b"text/plain; charset=utf-8")]
 
@@ -63,49 +63,27 @@ async def serve_echo(host: str, port: int, *, message: str, error_rate: float = 
     """Start the echo app; the result behaves as an asyncio.Server (`sockets`,
     `close()`, `wait_closed()`)."""
     if not 0.0 <= error_rate <= 1.0:
-        raise ValueError(f"echo: --error-rate must be within [0, 1], got {error_rate}")
+        raise ValueError(f"--error-rate must be within [0, 1], got {error_rate}")
     if latency_ms < 0:
-        raise ValueError(f"echo: --latency-ms must be >= 0, got {latency_ms}")
+        raise ValueError(f"--latency-ms must be >= 0, got {latency_ms}")
     handler = echo_handler(message, error_rate=error_rate, latency_ms=latency_ms)
     return await HttpServer(handler).listen(host, port)
 
 
 async def _main(args: argparse.Namespace) -> None:
     host, port = split_hostport(args.listen)
-    message = args.message if args.message is not None else f"Hi, I am from {args.cluster or 'nowhere'}!"
-    server = await serve_echo(host, port, message=message, error_rate=args.error_rate,
+    server = await serve_echo(host, port, message=message_of(args), error_rate=args.error_rate,
                               latency_ms=args.latency_ms)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    print("ready", flush=True)
-    await stop.wait()
+    await until_stopped()
     await server.shutdown(grace_s=2.0)
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m proxy.samples.echo", description=__doc__.splitlines()[0])
-    p.add_argument("--listen", required=True, help="HOST:PORT")
-    p.add_argument("--message", default=None, help="answer text (default: Hi, I am from CLUSTER!)")
+    p = sample_parser("python -m proxy.samples.echo", __doc__)
     p.add_argument("--error-rate", type=float, default=0.0, help="share of requests answered 500")
     p.add_argument("--latency-ms", type=float, default=0.0, help="delay before each answer")
-    p.add_argument("--cluster", default="", help="cluster the workload belongs to")
-    args = p.parse_args(argv)
-    try:
-        split_hostport(args.listen)
-    except ValueError as exc:
-        p.error(str(exc))
-    install_uvloop()
-    try:
-        asyncio.run(_main(args))
-    except ValueError as exc:
-        print(f"echo: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"echo: cannot listen on {args.listen}: {exc.strerror or exc}", file=sys.stderr)
-        return 1
-    return 0
+    args = parse(p, argv)
+    return run_sample("echo", args, lambda: _main(args))
 
 
 if __name__ == "__main__":

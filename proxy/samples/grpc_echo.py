@@ -17,12 +17,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-import signal
 import sys
 
 import grpc
 
 from proxy.http1.runtime import split_hostport
+from proxy.samples.app import message_of, parse, run_sample, sample_parser, until_stopped
 
 SERVICE = "meshtui.Echo"
 MAX_COUNT = 100_000
@@ -36,7 +36,7 @@ class Echo:
     def __init__(self, message: str, *, error_rate: float = 0.0, latency_ms: float = 0.0,
                  stream_interval_ms: float = 0.0) -> None:
         if not 0.0 <= error_rate <= 1.0:
-            raise ValueError(f"grpc-echo: --error-rate must be within [0, 1], got {error_rate}")
+            raise ValueError(f"--error-rate must be within [0, 1], got {error_rate}")
         if latency_ms < 0 or stream_interval_ms < 0:
             raise ValueError("grpc-echo: --latency-ms and --stream-interval-ms must be >= 0")
         self.message = message.encode()
@@ -90,47 +90,26 @@ async def serve_grpc_echo(host: str, port: int, *, message: str, error_rate: flo
     try:
         bound = server.add_insecure_port(f"{host}:{port}")
     except RuntimeError as exc:
-        raise OSError(f"cannot listen on {host}:{port}: {exc}") from None
+        raise OSError(str(exc)) from None
     await server.start()
     return server, bound
 
 
 async def _main(args: argparse.Namespace) -> None:
     host, port = split_hostport(args.listen)
-    message = args.message if args.message is not None else f"Hi, I am from {args.cluster or 'nowhere'}!"
-    server, _ = await serve_grpc_echo(host, port, message=message, error_rate=args.error_rate,
+    server, _ = await serve_grpc_echo(host, port, message=message_of(args), error_rate=args.error_rate,
                                       latency_ms=args.latency_ms, stream_interval_ms=args.stream_interval_ms)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    print("ready", flush=True)
-    await stop.wait()
+    await until_stopped()
     await server.stop(1.0)
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m proxy.samples.grpc_echo", description=__doc__.splitlines()[0])
-    p.add_argument("--listen", required=True, help="HOST:PORT")
-    p.add_argument("--message", default=None, help="answer text (default: Hi, I am from CLUSTER!)")
+    p = sample_parser("python -m proxy.samples.grpc_echo", __doc__)
     p.add_argument("--error-rate", type=float, default=0.0, help="share of Say calls failed with INTERNAL")
     p.add_argument("--latency-ms", type=float, default=0.0, help="delay before each answer")
     p.add_argument("--stream-interval-ms", type=float, default=0.0, help="delay between streamed messages")
-    p.add_argument("--cluster", default="", help="cluster the workload belongs to")
-    args = p.parse_args(argv)
-    try:
-        split_hostport(args.listen)
-    except ValueError as exc:
-        p.error(str(exc))
-    try:
-        asyncio.run(_main(args))
-    except ValueError as exc:
-        print(f"grpc-echo: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"grpc-echo: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    args = parse(p, argv)
+    return run_sample("grpc-echo", args, lambda: _main(args), uvloop=False)
 
 
 if __name__ == "__main__":

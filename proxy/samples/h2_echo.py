@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 import sys
 
-from proxy.http1.runtime import install_uvloop, split_hostport
+from proxy.http1.runtime import split_hostport
+from proxy.samples.app import message_of, parse, run_sample, sample_parser, until_stopped
 from proxy.http2.connection import Headers, StreamHandler
 from proxy.http2.server import H2ServerConnection
 from proxy.http2.settings import LongLived
@@ -92,36 +92,16 @@ async def serve_h2_echo(host: str, port: int, *, message: str,
 
 async def _main(args: argparse.Namespace) -> None:
     host, port = split_hostport(args.listen)
-    message = args.message if args.message is not None else f"Hi, I am from {args.cluster or 'nowhere'}!"
-    server, connections = await serve_h2_echo(host, port, message=message)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    print("ready", flush=True)
-    await stop.wait()
+    server, connections = await serve_h2_echo(host, port, message=message_of(args))
+    await until_stopped()
     server.close()
     for conn in list(connections):
         conn.shutdown()
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m proxy.samples.h2_echo", description=__doc__.splitlines()[0])
-    p.add_argument("--listen", required=True, help="HOST:PORT")
-    p.add_argument("--message", default=None, help="answer text (default: Hi, I am from CLUSTER!)")
-    p.add_argument("--cluster", default="", help="cluster the workload belongs to")
-    args = p.parse_args(argv)
-    try:
-        split_hostport(args.listen)
-    except ValueError as exc:
-        p.error(str(exc))
-    install_uvloop()
-    try:
-        asyncio.run(_main(args))
-    except OSError as exc:
-        print(f"h2-echo: cannot listen on {args.listen}: {exc.strerror or exc}", file=sys.stderr)
-        return 1
-    return 0
+    args = parse(sample_parser("python -m proxy.samples.h2_echo", __doc__), argv)
+    return run_sample("h2-echo", args, lambda: _main(args))
 
 
 if __name__ == "__main__":

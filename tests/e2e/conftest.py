@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from controller.federation.processes import find_federation_processes
 from controller.settings import random_loopback_base
+from tests.running import kill_leftovers
 
 CLI = [sys.executable, "-c", "import sys; from meshtui.cli.main import main; sys.exit(main())"]
 READY_TIMEOUT_S = 60.0
@@ -70,10 +70,5 @@ def demo_factory(tmp_path):
     yield start
     for demo in started:
         stop_demo(demo)
-    left = find_federation_processes(state)
-    for pid in left:
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    left = kill_leftovers(state)
     assert left == [], f"processes left running: {left}"

@@ -16,19 +16,6 @@ pytestmark = pytest.mark.timeout(150)
 URL = "http://httpbin.httpbin:8080/"
 HI = "Hi, I am from {} and controlled by mesh!"
 LOCALITY_503 = "no local endpoints for httpbin.httpbin:8080 under policy Locality"
-CLUSTER2_HTTPBIN = """
-apiVersion: meshtui.io/v1alpha1
-kind: Workload
-metadata: {name: httpbin, namespace: httpbin}
-spec: {app: echo, replicas: 1, port: 8080, message: "Hi, I am from cluster-2!", labels: {app: pipy}}
----
-apiVersion: v1
-kind: Service
-metadata: {name: httpbin, namespace: httpbin}
-spec:
-  ports: [{port: 8080, targetPort: 8080, protocol: TCP}]
-  selector: {app: pipy}
-"""
 
 
 def curl(state, *args: str) -> subprocess.CompletedProcess:
@@ -75,7 +62,7 @@ def test_fsm_walkthrough_steps_1_to_4(demo_factory):
     assert all(a != b for a, b in zip(seen, seen[1:])), seen  # consecutive answers alternate
 
     # 3. httpbin in cluster-2: every answer from cluster-2 (once its replica is up)
-    apply(state, "--cluster", "cluster-2", "-f", "-", text=CLUSTER2_HTTPBIN)
+    apply(state, "--cluster", "cluster-2", "-f", str(FIXTURES / "fsm_httpbin_cluster-2.yaml"))
     deadline = time.monotonic() + 15
     while answers(state, 1) != ["Hi, I am from cluster-2!"] and time.monotonic() < deadline:
         time.sleep(0.2)

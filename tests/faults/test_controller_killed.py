@@ -15,8 +15,8 @@ import aiohttp
 import pytest
 
 from controller.demo.client import Unavailable, send
-from controller.federation.processes import find_federation_processes
 from controller.settings import random_loopback_base
+from tests.running import kill_leftovers
 from tests.e2e.conftest import Demo, meshtui, start_demo, stop_demo
 from tests.support import FIXTURES
 
@@ -24,19 +24,6 @@ pytestmark = pytest.mark.timeout(120)
 URL = "http://httpbin.httpbin:8080/"
 HI = "Hi, I am from {} and controlled by mesh!"
 OUTAGE_S = 6.0 if os.environ.get("MESHTUI_LONG_TESTS") == "1" else 1.5
-CLUSTER2_HTTPBIN = """
-apiVersion: meshtui.io/v1alpha1
-kind: Workload
-metadata: {name: httpbin, namespace: httpbin}
-spec: {app: echo, replicas: 1, port: 8080, message: "Hi, I am from cluster-2!", labels: {app: pipy}}
----
-apiVersion: v1
-kind: Service
-metadata: {name: httpbin, namespace: httpbin}
-spec:
-  ports: [{port: 8080, targetPort: 8080, protocol: TCP}]
-  selector: {app: pipy}
-"""
 
 
 class Load:
@@ -108,7 +95,7 @@ async def test_proxies_serve_through_a_controller_kill_and_resync_after_restart(
         assert await asyncio.to_thread(resources, state) == before
 
         # the restarted controller pushes a change to the adopted proxies: a local httpbin takes all traffic
-        await asyncio.to_thread(cli, state, "apply", "--cluster", "cluster-2", "-f", "-", text=CLUSTER2_HTTPBIN)
+        await asyncio.to_thread(cli, state, "apply", "--cluster", "cluster-2", "-f", str(FIXTURES / "fsm_httpbin_cluster-2.yaml"))
         async with aiohttp.ClientSession() as session:
             deadline, last = time.monotonic() + 20, []
             while time.monotonic() < deadline:
@@ -120,10 +107,5 @@ async def test_proxies_serve_through_a_controller_kill_and_resync_after_restart(
     finally:
         for demo in demos:
             await asyncio.to_thread(stop_demo, demo)
-        left = find_federation_processes(state)
-        for pid in left:
-            try:
-                os.killpg(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        left = kill_leftovers(state)
     assert left == [], f"processes left running: {left}"

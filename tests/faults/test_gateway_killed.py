@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import time
 
 import pytest
 
 from controller.demo.client import run_load, send
+from tests.running import address, eventually
 from tests.support import fixture_text
 
 pytestmark = pytest.mark.timeout(60)
@@ -17,19 +17,6 @@ URL = "http://httpbin.httpbin:8080/"
 HI = "Hi, I am from {} and controlled by mesh!"
 LONG = os.environ.get("MESHTUI_LONG_TESTS") == "1"
 LOAD_S = 8.0 if LONG else 2.5
-
-
-def address(controller, cluster: str, part: str) -> str:
-    return controller.core.status[("Cluster", "", "", cluster)][part]["address"]
-
-
-async def eventually(check, timeout: float = 15.0, every: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await check()
-        if result or time.monotonic() > deadline:
-            return result
-        await asyncio.sleep(every)
 
 
 @pytest.mark.parametrize("policy,victim", [("fsm_gtp_failover.yaml", "cluster-1"), ("fsm_gtp_activeactive.yaml", "cluster-3")])
@@ -42,7 +29,7 @@ async def test_no_get_fails_while_a_backend_gateway_is_killed_and_traffic_return
         seen = {(await send(http, address(controller, "cluster-2", "outbound"), URL)).body.decode().strip() for _ in range(6)}
         return seen == {HI.format("cluster-1"), HI.format("cluster-3")}
 
-    assert await eventually(routed), "the policy did not take effect"
+    assert await eventually(routed, timeout=15.0), "the policy did not take effect"
     old_pid = handle.proc.pid
 
     async def kill_later() -> None:
@@ -58,10 +45,10 @@ async def test_no_get_fails_while_a_backend_gateway_is_killed_and_traffic_return
     async def restarted() -> bool:
         return handle.proc.ready and handle.proc.pid != old_pid and handle.acked_version == handle.wanted_version
 
-    assert await eventually(restarted), "the supervisor did not bring the killed proxy back with its routes"
+    assert await eventually(restarted, timeout=15.0), "the supervisor did not bring the killed proxy back with its routes"
 
     async def traffic_back() -> bool:
         answers = [(await send(http, address(controller, "cluster-2", "outbound"), URL)).body.decode().strip() for _ in range(10)]
         return HI.format(victim) in answers
 
-    assert await eventually(traffic_back), f"no answer from {victim} after its gateway came back"
+    assert await eventually(traffic_back, timeout=15.0), f"no answer from {victim} after its gateway came back"

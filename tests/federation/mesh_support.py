@@ -10,7 +10,6 @@ import socket
 import ssl
 import subprocess
 import sys
-import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,32 +20,13 @@ import aiohttp
 from controller.api import ApiServer, build_app
 from controller.auth import load_or_create_tokens
 from controller.embedded import EmbeddedController
-from controller.federation import EmbeddedFederation
-from controller.settings import random_loopback_base
 from controller.statefile import ControllerRecord, remove_record, write_record
 from proxy.tls import Identity, LeafFiles, client_context
-from tests.federation.conftest import kill_leftovers
-from tests.support import apply_reference
+from tests.running import address
 
 ROOT = Path(__file__).resolve().parents[2]
 URL = "http://httpbin.httpbin:8080/"
 HI = "Hi, I am from {} and controlled by mesh!"
-
-
-@asynccontextmanager
-async def federation(tmp_path: Path, **runtime_options) -> AsyncIterator[tuple[EmbeddedController, EmbeddedFederation]]:
-    """DESIGN section 8's starting state, running, with EmbeddedFederation options."""
-    state = tmp_path / "state"
-    controller = await EmbeddedController.open(state, loopback_base=random_loopback_base())
-    runtime = EmbeddedFederation(controller, state, **runtime_options)
-    controller.attach_dataplane(runtime)
-    try:
-        await apply_reference(controller)
-        await runtime.start()
-        yield controller, runtime
-    finally:
-        await controller.close()
-        assert kill_leftovers(state) == [], "processes left running after stop()"
 
 
 @asynccontextmanager
@@ -76,14 +56,6 @@ async def meshtui(state: Path, *args: str, timeout: float = 60.0) -> Ran:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MESHTUI_")}
     done = await asyncio.to_thread(subprocess.run, cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env)
     return Ran(done.returncode, done.stdout, done.stderr)
-
-
-def status(controller: EmbeddedController, kind: str, name: str, cluster: str = "", namespace: str = "") -> dict:
-    return controller.core.status.get((kind, cluster, namespace, name), {})
-
-
-def address(controller: EmbeddedController, cluster: str, part: str) -> str:
-    return status(controller, "Cluster", cluster)[part]["address"]
 
 
 def leaf_of(state: Path, cluster: str, namespace: str = "default", account: str = "default") -> LeafFiles:
@@ -137,12 +109,3 @@ def client_ctx(leaf: LeafFiles | None, bundle: Path) -> ssl.SSLContext:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.load_verify_locations(bundle)
     return ctx
-
-
-async def eventually(check, timeout: float = 10.0, every: float = 0.02):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await check()
-        if result or time.monotonic() > deadline:
-            return result
-        await asyncio.sleep(every)

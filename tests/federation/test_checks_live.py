@@ -10,7 +10,8 @@ import pytest
 
 from controller.identity import IdentityAuthority, authority_lock
 from controller.links import TRUST_ANCHOR_ANNOTATION, link_manifest
-from tests.federation.mesh_support import api_recorded, eventually, federation, meshtui, status
+from tests.federation.mesh_support import api_recorded, meshtui
+from tests.running import eventually, federation, status
 
 pytestmark = pytest.mark.timeout(90)
 

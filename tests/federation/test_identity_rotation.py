@@ -10,7 +10,8 @@ import json
 import pytest
 
 from controller.demo.client import run_load, send
-from tests.federation.mesh_support import HI, URL, address, api_recorded, eventually, federation, meshtui
+from tests.federation.mesh_support import HI, URL, api_recorded, meshtui
+from tests.running import address, eventually, federation
 from tests.support import fixture_text
 
 pytestmark = pytest.mark.timeout(90)

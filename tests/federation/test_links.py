@@ -11,7 +11,8 @@ import pytest
 
 from controller.demo.client import run_load, send
 from controller.links import link_manifest
-from tests.federation.mesh_support import HI, URL, address, api_recorded, eventually, federation, meshtui, status
+from tests.federation.mesh_support import HI, URL, api_recorded, meshtui
+from tests.running import address, eventually, federation, status
 from tests.support import fixture_text
 
 pytestmark = pytest.mark.timeout(90)

@@ -14,8 +14,9 @@ from controller.identity import Identity, IdentityAuthority, LeafFiles, read_rep
 from controller.identity.pki import KeyPair, make_leaf
 from proxy.tls import read_chain
 from tests.federation.mesh_support import (
-    HI, URL, address, api_recorded, client_ctx, eventually, gateway_get, gateway_handshake, leaf_of, meshtui,
+    HI, URL, api_recorded, client_ctx, gateway_get, gateway_handshake, leaf_of, meshtui,
 )
+from tests.running import address, eventually
 from tests.support import fixture_text
 
 pytestmark = pytest.mark.timeout(60)

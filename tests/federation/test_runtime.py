@@ -11,6 +11,7 @@ from controller.demo.client import run_load, send
 from controller.federation.processes import read_record, start_time
 from controller.federation.tapfanin import fan_in
 from proxy.events import TapDropped, TapFilter
+from tests.running import eventually
 from tests.support import fixture_text
 
 URL = "http://httpbin.httpbin:8080/"
@@ -32,15 +33,6 @@ async def bodies(http, controller, n: int, cluster: str = "cluster-2") -> list[s
         a = await send(http, outbound(controller, cluster), URL)
         out.append(a.body.decode().strip() if a.status == 200 else f"{a.status} {a.body.decode().strip()}")
     return out
-
-
-async def eventually(check, timeout: float = 10.0, every: float = 0.02):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await check()
-        if result or time.monotonic() > deadline:
-            return result
-        await asyncio.sleep(every)
 
 
 async def local_httpbin(controller, cluster: str = "cluster-2", **spec) -> None:
