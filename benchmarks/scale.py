@@ -18,35 +18,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 from benchmarks.common import current_rss_mb, percentile, summary, verdict
-from benchmarks.propagation import cluster_docs, export_doc, service_doc
+from benchmarks.propagation import cluster_docs, export_doc, export_latencies, reload_in_child, service_doc
 
 EXPORT_GOAL_MS = 100.0
 TUI_GOAL_MS = 150.0
-
-RELOAD_CHILD = r"""
-import asyncio, json, sys, time
-from pathlib import Path
-from controller.embedded import EmbeddedController
-async def main():
-    t = time.perf_counter()
-    c = await EmbeddedController.open(Path(sys.argv[1]))
-    elapsed = time.perf_counter() - t
-    # VmHWM, not getrusage's ru_maxrss: that one carries the parent's peak across fork+exec
-    hwm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:")) / 1024
-    print(json.dumps({"seconds": elapsed, "peak_rss_mb": hwm, "imports": len(c.core.imports),
-                      "objects": len(c.core.store.objects)}))
-    await c.close()
-asyncio.run(main())
-"""
-
 
 def svc_name(j: int) -> str:
     return f"svc-{j:05d}"
@@ -69,40 +49,6 @@ async def build(controller, clusters: int, services: int, exports_per_cluster: i
     t3 = time.perf_counter()
     return {"clusters_s": t1 - t0, "services_s": t2 - t1, "per_cluster_apply_p50_s": percentile(per_cluster, 0.5),
             "per_cluster_apply_max_s": max(per_cluster), "exports_s": t3 - t2}
-
-
-async def export_latencies(controller, clusters: int, first_free: int, samples: int) -> list[float]:
-    """ms from an export's apply until its ServiceImport was ADDED in all other clusters."""
-    others = clusters - 1
-    pending: dict[str, tuple[float, set[str]]] = {}
-    done: list[float] = []
-    ready = asyncio.Event()
-
-    async def watcher() -> None:
-        async for e in controller.watch(["serviceimports"]):
-            if e.type == "BOOKMARK":
-                ready.set()
-                continue
-            name = e.object["metadata"]["name"]
-            if e.type == "ADDED" and name in pending:
-                start, seen = pending[name]
-                seen.add(e.object["metadata"]["cluster"])
-                if len(seen) == others:
-                    done.append((time.perf_counter() - start) * 1000)
-                    del pending[name]
-
-    task = asyncio.create_task(watcher())
-    await asyncio.wait_for(ready.wait(), 60)
-    for k in range(samples):
-        cluster, name = f"c{k % clusters}", svc_name(first_free + k)
-        pending[name] = (time.perf_counter(), set())
-        await controller.apply([export_doc(name, cluster)], cluster=cluster)
-        deadline = time.monotonic() + 10
-        while name in pending and time.monotonic() < deadline:
-            await asyncio.sleep(0)
-        pending.pop(name, None)
-    task.cancel()
-    return done
 
 
 async def tui_presses(controller, rows: int, presses: int, wait_s: float) -> tuple[str, list[float], float | None]:
@@ -132,12 +78,6 @@ async def tui_presses(controller, rows: int, presses: int, wait_s: float) -> tup
         return f"the Services view showed all {shown:,} rows; presses without a frame within 5 s: {app.missed}", samples, first
 
 
-def reload_in_child(directory: Path) -> dict:
-    out = subprocess.run([sys.executable, "-c", RELOAD_CHILD, str(directory)], capture_output=True, text=True,
-                         check=True, cwd=Path(__file__).resolve().parent.parent)
-    return json.loads(out.stdout)
-
-
 async def main(args: argparse.Namespace) -> None:
     from controller.embedded import EmbeddedController
 
@@ -149,7 +89,7 @@ async def main(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as ref_dir:  # reference: a small federation, same code, same run
         small = await EmbeddedController.open(Path(ref_dir))
         await build(small, 3, 20 + args.samples, 5)
-        reference = await export_latencies(small, 3, 3 * 5, args.samples)
+        reference = await export_latencies(small, 3, [svc_name(3 * 5 + k) for k in range(args.samples)])
         await small.close()
     print(f"reference, one export everywhere (3 clusters x {20 + args.samples} services): {summary(reference)}", flush=True)
 
@@ -166,7 +106,7 @@ async def main(args: argparse.Namespace) -> None:
         print(f"controller RSS: {rss1:.0f} MB after the applies ({rss1 - rss0:+.0f} MB over the empty process)", flush=True)
 
         first_free = args.clusters * args.exports_per_cluster
-        lat = await export_latencies(controller, args.clusters, first_free, args.samples)
+        lat = await export_latencies(controller, args.clusters, [svc_name(first_free + k) for k in range(args.samples)])
         p99 = percentile(lat, 0.99) if lat else float("inf")
         ref99 = percentile(reference, 0.99)
         print(f"one export -> ServiceImport in all {args.clusters - 1} other clusters: {summary(lat) if lat else 'no samples'}"
