@@ -12,6 +12,9 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, AsyncIterator
 
+import aiohttp
+import pytest
+
 from controller.embedded import EmbeddedController
 from controller.federation import EmbeddedFederation
 from controller.federation.processes import find_federation_processes
@@ -67,3 +70,18 @@ async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 10.0,
         if result or time.monotonic() > deadline:
             return result
         await asyncio.sleep(every)
+
+
+# Fixtures, imported by the conftest.py of the test folders that want them.
+
+@pytest.fixture
+async def fed(tmp_path: Path) -> AsyncIterator[tuple[EmbeddedController, EmbeddedFederation]]:
+    """DESIGN section 8's starting state, running: (controller, runtime)."""
+    async with federation(tmp_path) as running:
+        yield running
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
