@@ -103,6 +103,10 @@ class ProxyConfig:
     version: int = 0
     routes: tuple[ServiceRoute, ...] = ()
     gateway: tuple[GatewayRule, ...] = ()
+    # l4: the outbound proxy also listens on every service port of its host (a ClusterIP:port,
+    # proxy/tcp/listeners.py), detecting HTTP there and proxying anything else at L4. Off:
+    # only the ports declared `tcp` get a listener.
+    port_listeners: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -141,6 +145,7 @@ class ProxyConfig:
             version=data.get("version", 0),
             routes=routes,
             gateway=gateway,
+            port_listeners=bool(data.get("port_listeners", False)),
         )
 
 
@@ -153,6 +158,9 @@ class Limits:
     request_timeout_s: float = 30.0
     connect_timeout_s: float = 2.0
     pool_max_idle_per_endpoint: int = 64
+    # l4: on a service port's listener, a connection that has not shown HTTP within this time
+    # (a server-speaks-first protocol) is proxied at L4
+    detect_timeout_s: float = 1.0
 
 
 @dataclass(slots=True)

@@ -4,11 +4,14 @@ TCP, with their own upstream pools.
 `DataPlane` (proxy/main.py) makes its listeners with `server()`: each accepts HTTP/1.1 as
 before (WebSocket upgrades tunnelled, proxy/websocket.py) and HTTP/2 (prior knowledge h2c,
 or ALPN h2 over TLS) on the same port; the gateway also takes opaque TCP for its `tcp`
-exports (proxy/tcp/gateway.py). `start_tcp()` opens the outbound proxy's L4 listeners of
-`tcp` routes (proxy/tcp/listeners.py).
+exports (proxy/tcp/gateway.py). `start_tcp()` opens the outbound proxy's service-port
+listeners (proxy/tcp/listeners.py): L4 for `tcp` ports and, with `ProxyConfig.port_listeners`,
+protocol detection on every other service port, whose HTTP goes through the same handlers
+as the outbound listener's (so tap, metrics and policies are alike).
 """
 from __future__ import annotations
 
+import asyncio
 import ssl
 from collections.abc import Callable
 
@@ -28,6 +31,8 @@ from proxy.tap import TapHub
 from proxy.tcp.forward import TcpForwarder
 from proxy.tcp.gateway import GatewayTcp
 from proxy.tcp.listeners import TcpListeners
+from proxy.tcp.portroute import PortH2, PortHttp1
+from proxy.tcp.ports import PortPlan
 from proxy.tls import ProxyIdentities
 from proxy.websocket import Upgrades, gateway_decider, outbound_decider
 
@@ -48,6 +53,7 @@ class ProtocolPlane:
         self.http1_tls = MeshTLS(identities, "http/1.1")
         self.tcp: TcpListeners | None = None
         self._gateway_tcp: TcpForwarder | None = None
+        self._outbound: tuple[Handler, OutboundH2 | GatewayH2] | None = None  # the outbound listener's HTTP/1.1 and h2 handling
 
     def _h2_relay(self, direction: str, inbound_tls: bool) -> H2Relay:
         return H2Relay(cluster=self.cluster, direction=direction, health=self.health, metrics=self.metrics,
@@ -68,12 +74,14 @@ class ProtocolPlane:
         handler = Upgrades(handler, decide, cluster=self.cluster, direction=role, health=self.health,
                            metrics=self.metrics, tap=self.tap, tls=self.http1_tls, settings=settings,
                            connect_timeout_s=self.limits.connect_timeout_s, inbound_tls=tls)
+        if role == "outbound":
+            self._outbound = (handler, accept)
         return ProtocolServer(handler, limits=self.limits, ssl_context=ssl_context,
                               h2=lambda connections: H2ServerConnection(accept, settings, connections),
                               tcp=self._gateway_tcp_factory(tls) if role == "gateway" else None)
 
     def _gateway_tcp_factory(self, tls: bool) -> Callable[[set], GatewayTcp]:
-        forwarder = self._gateway_tcp = self._tcp_forwarder("gateway", tls)
+        forwarder = self._gateway_tcp = self._tcp_forwarder("gateway", tls, framed_clients=True)
         timeout = self.limits.header_timeout_s
 
         def tcp(connections: set) -> GatewayTcp:
@@ -81,19 +89,33 @@ class ProtocolPlane:
                               connections=connections, preamble_timeout_s=timeout)
         return tcp
 
-    def _tcp_forwarder(self, direction: str, inbound_tls: bool) -> TcpForwarder:
+    def _tcp_forwarder(self, direction: str, inbound_tls: bool, framed_clients: bool = False) -> TcpForwarder:
         return TcpForwarder(cluster=self.cluster, direction=direction, health=self.health, metrics=self.metrics,
                             tls=MeshTLS(self.identities, TCP_ALPN), connect_timeout_s=self.limits.connect_timeout_s,
-                            idle_timeout_s=self.longlived.tunnel_idle_timeout_s, inbound_tls=inbound_tls)
+                            idle_timeout_s=self.longlived.tunnel_idle_timeout_s, inbound_tls=inbound_tls,
+                            framed_clients=framed_clients)
 
     def start_tcp(self, addresses: dict[str, str]) -> None:
-        """Open the L4 listeners of `tcp` routes beside the outbound listener (`addresses`:
-        where the DataPlane listens, by name) and keep them in step with the routes."""
+        """Open the service-port listeners beside the outbound listener (`addresses`: where the
+        DataPlane listens, by name; `server("outbound", ...)` made first) and keep them in step
+        with the routes."""
         host = addresses["outbound"].rpartition(":")[0]
         reserved = frozenset(int(a.rpartition(":")[2]) for a in addresses.values() if a.rpartition(":")[0] == host)
         self.tcp = TcpListeners(cluster=self.cluster, host=host, routes=self.live,
-                                forwarder=self._tcp_forwarder("outbound", False), reserved=reserved)
+                                forwarder=self._tcp_forwarder("outbound", False), port_server=self._port_server,
+                                reserved=reserved)
         self.tcp.start()
+
+    def _port_server(self, plan: Callable[[], PortPlan | None], opaque: Callable[[], asyncio.Protocol]
+                     ) -> ProtocolServer:
+        """A detecting service port's listener: the outbound listener's HTTP handling (by Host,
+        else the port's service), and `opaque` for the rest."""
+        assert self._outbound is not None, "the outbound listener is made before its service ports"
+        http1, h2 = self._outbound
+        port_h2 = PortH2(h2, self.cluster, self.live, plan)
+        settings = self.longlived
+        return ProtocolServer(PortHttp1(http1, self.cluster, self.live, plan), limits=self.limits,
+                              h2=lambda connections: H2ServerConnection(port_h2, settings, connections), opaque=opaque)
 
     def close(self) -> None:
         self.h2_pools.close()

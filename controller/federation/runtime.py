@@ -17,8 +17,9 @@ on this machine, driven by the resource core (the `DataPlane` of controller/embe
   latency of each success), the Cluster's status and each Link's status (links/status.py);
   metrics scraping (controller/metrics) and tap fan-in (tapfanin.py).
 - Runtime status: each Cluster's status says where its outbound proxy, gateway and admin port
-  listen and whether they are up, the gateway's probe verdict and the routes version its proxy
-  runs; each Workload's status has replicas / readyReplicas.
+  listen and whether they are up, where its service ports listen (service_ports.py), the
+  gateway's probe verdict and the routes version its proxy runs; each Workload's status has
+  replicas / readyReplicas.
 
 Layout of <state>/proxies/<cluster>/: config.json (routes, also rewritten by the proxy on every
 PUT), token (admin bearer token, 0600), proxy.pid.json, proxy.log. Replicas:
@@ -32,7 +33,7 @@ import logging
 import secrets
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import AsyncIterator
 
@@ -53,6 +54,7 @@ from .layout import ProxyPlan, ReplicaPlan, proxy_dir, proxy_plans, replica_plan
 from .probes import GatewayProber, ProbeState, ProbeTarget, probe_targets
 from .processes import FEDERATION_ENV, ProcessSpec, Supervised, read_record, stop_recorded
 from .readiness import without_unready
+from .service_ports import service_ports
 from .tapfanin import fan_in
 
 log = logging.getLogger(__name__)
@@ -76,6 +78,8 @@ class _Proxy:
     pending: bool = False
     pusher: asyncio.Task | None = None
     tls_error: str = ""  # the last failed POST /tls/reload
+    # the service-port listeners of the routes it acknowledged, and why some ports have none
+    service_ports: tuple[list[dict], list[str]] = field(default_factory=lambda: ([], []))
 
 
 @dataclass(eq=False)
@@ -327,7 +331,8 @@ class EmbeddedFederation:
 
     def _config(self, cluster: str) -> ProxyConfig:
         unready = frozenset(r.plan.address for r in self.replicas.values() if r.plan.cluster == cluster and not r.proc.ready)
-        return without_unready(self.core.proxy_config(cluster), unready)
+        # each proxy has an address of its own: every service port listens there (service_ports.py)
+        return replace(without_unready(self.core.proxy_config(cluster), unready), port_listeners=True)
 
     def _kick(self, cluster: str) -> None:
         handle = self.proxies.get(cluster)
@@ -352,6 +357,7 @@ class EmbeddedFederation:
             handle.wanted_version = config.version
             try:
                 handle.acked_version = await handle.admin.put_config(config)
+                handle.service_ports = service_ports(handle.plan, config)
                 handle.push_error = ""
                 if since is not None:
                     handle.last_push_ms = (time.perf_counter() - since) * 1000
@@ -500,8 +506,11 @@ class EmbeddedFederation:
             proxy["pushError"] = handle.push_error
         if handle.tls_error:
             proxy["tlsError"] = handle.tls_error
+        ports, port_errors = handle.service_ports
         self.core.set_status(("Cluster", "", "", cluster), {
             "outbound": {"address": handle.plan.outbound, "up": up},
+            "servicePorts": ports,
+            **({"servicePortErrors": port_errors} if port_errors else {}),
             "gateway": gateway,
             "admin": {"address": handle.plan.admin, "up": up},
             "proxy": proxy,

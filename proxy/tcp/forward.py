@@ -3,7 +3,9 @@ pipe: shared by the outbound L4 listeners and the gateway.
 
 The connection is balanced once, when it is accepted (opaque bytes have no requests). A
 failed connect is tried once more on another endpoint. Accounting: endpoint health (the
-connect time is the latency sample), `Metrics.tcp()` (open connections, bytes both ways).
+connect time is the latency sample), `Metrics.tcp()` (open connections, bytes both ways,
+counted when the connection closes). A connection to another cluster's gateway starts with
+the MESHTUI-TCP preamble and is framed after it (proxy/tcp/pipe.py).
 """
 from __future__ import annotations
 
@@ -36,7 +38,10 @@ class TcpDestination:
 
 class TcpForwarder:
     def __init__(self, *, cluster: str, direction: str, health: EndpointHealth, metrics: Metrics, tls: MeshTLS,
-                 connect_timeout_s: float, idle_timeout_s: float, inbound_tls: bool = False) -> None:
+                 connect_timeout_s: float, idle_timeout_s: float, inbound_tls: bool = False,
+                 framed_clients: bool = False) -> None:
+        """`framed_clients`: the connections it forwards are framed mesh hops (the gateway's,
+        proxy/tcp/pipe.py); connections to gateways always are."""
         self.cluster = cluster
         self.direction = direction
         self.health = health
@@ -45,6 +50,7 @@ class TcpForwarder:
         self.connect_timeout_s = connect_timeout_s
         self.idle_timeout_s = idle_timeout_s
         self.inbound_tls = inbound_tls
+        self.framed_clients = framed_clients
         self.pipes: set[Pipe] = set()
 
     async def forward(self, client: Held, dest: TcpDestination, on_close: Callable[[], None] | None = None) -> bool:
@@ -93,9 +99,10 @@ class TcpForwarder:
         pipe = Pipe(self.idle_timeout_s, closed)
         self.pipes.add(pipe)
         first = preamble.encode(ep.path_prefix or "/", self.cluster) if ep.gateway else b""
-        pipe.join(client.transport, up.transport, to_a=up.take(), to_b=first + client.take())
-        if client.eof:  # the client had already sent all it will
-            pipe.a.eof_received()
+        pipe.join(client.transport, up.transport, to_b=first, held_a=client.take(), held_b=up.take(),
+                  framed_a=self.framed_clients, framed_b=ep.gateway)
+        if client.eof and not pipe.a.eof_received():  # the client had already sent all it will
+            client.transport.close()
 
     def close(self) -> None:
         for pipe in list(self.pipes):

@@ -1,7 +1,9 @@
 """The gateway's opaque TCP side: a connection that negotiated ALPN `meshtui-tcp` (or, in
 plain mode, starts with the MESHTUI-TCP preamble) names its export in the preamble line
 (proxy/tcp/preamble.py); the caller is checked against the export's audience as for HTTP,
-and the connection is joined to a local endpoint of the export. A refused connection is
+and the connection is joined to a local endpoint of the export. Exports of every protocol
+take these streams: a `tcp` port's connections, and those an outbound proxy found not to
+speak HTTP on an http, http2 or grpc port (proxy/tcp/listeners.py). A refused connection is
 closed (and logged with the reason): opaque TCP has no way to say why.
 """
 from __future__ import annotations
@@ -59,9 +61,6 @@ class GatewayTcp(Held):
         if found is None:
             return self._refuse(f"no export at path {path} in cluster {self.cluster}")
         rule = found[0]
-        if rule.protocol != "tcp":
-            return self._refuse(f"export {rule.service}.{rule.namespace}:{rule.port} is not a tcp port "
-                                f"(appProtocol {rule.protocol})")
         if self.tls:
             ident = identity_from_peercert(self.transport.get_extra_info("ssl_object"))
             if ident is None:

@@ -9,6 +9,7 @@ negotiates ALPN `meshtui-tcp` and the caller is its certificate; the source clus
 line is only believed in plain mode, as the HTTP plain-mode headers are. Chosen over SNI
 (which carries the gateway's own name, checked by the client) and over an ALPN value per
 export (a server context offers a fixed list): one short line, sent with the first write.
+After it, both ways are framed (proxy/tcp/pipe.py), which carries a half-close over TLS.
 """
 from __future__ import annotations
 

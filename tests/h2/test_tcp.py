@@ -10,7 +10,7 @@ import pytest
 
 from proxy.config import BackendGroup, Endpoint, GatewayRule, ServiceRoute
 from proxy.tcp import preamble
-from proxy.tcp.listeners import tcp_ports
+from proxy.tcp.ports import port_plans
 from proxy.config import ProxyConfig
 from tests.h2.support import CLUSTER, config, proxy
 from tests.proxy.http_support import free_port
@@ -131,8 +131,8 @@ def test_tcp_ports_skip_mirrors_and_report_conflicts():
     ep = Endpoint("127.0.0.1", 1, CLUSTER)
     cfg = ProxyConfig(CLUSTER, "k", routes=(tcp_route("a", 7000, ep), tcp_route("b", 7000, ep),
                                             tcp_route("a-c2", 7000, ep, policy="Mirror"), tcp_route("c", 7001, ep)))
-    ports, errors = tcp_ports(cfg)
-    assert {p: r.name for p, r in ports.items()} == {7000: "a", 7001: "c"}
+    ports, errors = port_plans(cfg)
+    assert {p: r.target.name for p, r in ports.items()} == {7000: "a", 7001: "c"}
     assert errors == {7000: "tcp port 7000 of b.demo is already the one of a.demo: only the latter is served"}
 
 
