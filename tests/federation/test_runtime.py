@@ -235,6 +235,7 @@ async def test_a_gateway_that_fails_its_probes_is_avoided(fed, http):
 async def test_golden_metrics_count_each_request_once(fed, http):
     controller, runtime = fed
     await controller.apply(fixture_text("fsm_gtp_failover.yaml"), cluster="cluster-2", namespace="httpbin")
+    await synced(controller, runtime)  # else requests sent before the FailOver routes arrive get 503 and count too
 
     async def scraped(n: int):
         async def check() -> bool:
