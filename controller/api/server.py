@@ -14,6 +14,9 @@ from .keys import IN_FLIGHT, STOPPING
 log = logging.getLogger("meshtui.api")
 
 DRAIN_SECONDS = 10.0
+# A connection with no complete request head for this long is closed: an idle keep-alive
+# connection, or a slow client that never finishes its head (slowloris).
+HEADER_TIMEOUT_SECONDS = 15.0
 
 
 def parse_listen(address: str) -> tuple[str, int]:
@@ -27,11 +30,14 @@ def parse_listen(address: str) -> tuple[str, int]:
 
 class ApiServer:
     def __init__(self, app: web.Application, *, ssl: ssl_module.SSLContext | None = None,
-                 drain_seconds: float = DRAIN_SECONDS):
+                 drain_seconds: float = DRAIN_SECONDS, header_timeout_seconds: float = HEADER_TIMEOUT_SECONDS):
         self.app = app
         self.ssl = ssl
         self.drain_seconds = drain_seconds
-        self.runner = web.AppRunner(app, shutdown_timeout=1.0, handle_signals=False)
+        # aiohttp's keep-alive timer starts with the connection and is not reset by a partial
+        # head, so it bounds both an idle connection and an unfinished request head
+        self.runner = web.AppRunner(app, shutdown_timeout=1.0, handle_signals=False,
+                                    keepalive_timeout=header_timeout_seconds)
         self.url = ""
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
