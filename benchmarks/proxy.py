@@ -1,9 +1,11 @@
 """HTTP data-plane benchmark: the outbound proxy and the cross-cluster path
 (outbound -> gateway, plain and over mTLS with pooled connections) against
 nginx as a keep-alive reverse proxy, all on loopback, measured with wrk in the
-same run; prints what mTLS costs against the plain cross-cluster path, and
-what a tap subscriber (every event, read as fast as the admin port streams
-them) costs the outbound proxy.
+same run; prints what mTLS costs against the plain cross-cluster path
+(requests/s, CPU time per request of the outbound and the gateway process, and
+the gateway's TLS handshakes: one per client connection while pooled
+connections are reused), and what a tap subscriber (every event, read as fast
+as the admin port streams them) costs the outbound proxy.
 
     python -m benchmarks.proxy [--duration 10] [--connections 50] [--profile DIR]
 
@@ -83,6 +85,8 @@ class Result:
     echo_cpu_us: float  # CPU time of the echo app per request
     cpu_us: float | None  # CPU time of the proxy (nginx, ours) per request
     tap_events: int | None = None  # events the tap subscriber received during the run
+    handshakes: int | None = None  # TLS handshakes the gateway accepted by the end of the run (mTLS target)
+    cpu_us_each: tuple[float, ...] = ()  # cpu_us per proxy process (outbound, then gateway)
 
 
 def free_port() -> int:
@@ -172,6 +176,11 @@ class TapReader:
         self.sock.shutdown(socket.SHUT_RDWR)
         self.thread.join(5)
         self.sock.close()
+
+
+def gateway_handshakes(admin: str) -> int:
+    with urllib.request.urlopen(f"http://{admin}/tls", timeout=5) as r:
+        return json.load(r)["gateway_handshakes"]
 
 
 def children(pid: int) -> list[int]:
@@ -297,9 +306,9 @@ def run(duration: int, connections: int, profile: Path | None = None) -> list[Re
                         out = profile / f"{name.replace(' ', '').replace('->', '-')}-{pid}.speedscope.json"
                         spies.append(profiled(pid, out, duration))
                 tap = TapReader(c1["admin"]) if name == TAP_TARGET else None
-                cpu0 = cpu_s(echo_pid, *pids), cpu_s(echo_pid)
+                cpu0 = cpu_s(echo_pid, *pids), cpu_s(echo_pid), [cpu_s(pid) for pid in pids]
                 rps, p50, p99, errors = wrk(url, host=host, duration=duration, connections=connections)
-                cpu1 = cpu_s(echo_pid, *pids), cpu_s(echo_pid)
+                cpu1 = cpu_s(echo_pid, *pids), cpu_s(echo_pid), [cpu_s(pid) for pid in pids]
                 if tap is not None:
                     tap.close()
                 for spy in spies:
@@ -309,7 +318,9 @@ def run(duration: int, connections: int, profile: Path | None = None) -> list[Re
                 echo_us = (cpu1[1] - cpu0[1]) / n * 1e6
                 proxy_us = ((cpu1[0] - cpu0[0]) - (cpu1[1] - cpu0[1])) / n * 1e6 if pids else None
                 results.append(Result(name, rps, p50, p99, errors, rss_kib(*pids) if pids else None,
-                                      echo_us, proxy_us, tap.events if tap is not None else None))
+                                      echo_us, proxy_us, tap.events if tap is not None else None,
+                                      gateway_handshakes(c1t["admin"]) if name == MTLS_TARGET else None,
+                                      tuple((b - a) / n * 1e6 for a, b in zip(cpu0[2], cpu1[2]))))
         finally:
             for proc in reversed(procs):
                 stop(proc)
@@ -337,9 +348,16 @@ def report(results: list[Result], duration: int, connections: int) -> str:
     plain = next((r for r in results if r.name == "outbound -> gateway"), None)
     mtls = next((r for r in results if r.name == MTLS_TARGET), None)
     if plain is not None and mtls is not None:
+        for r in (plain, mtls):
+            lines.append(f"{r.name}: {' + '.join(f'{us:.0f}' for us in r.cpu_us_each)} us/req (outbound + gateway)")
+        if plain.cpu_us and mtls.cpu_us:  # steadier than requests/s on a shared machine
+            lines.append(f"mTLS adds {mtls.cpu_us / plain.cpu_us - 1:.0%} to the proxies' CPU time per request")
         cost = 1 - mtls.rps / plain.rps
         lines.append(f"mTLS costs {cost:.1%} of the plain cross-cluster requests/s (goal: under 15%: "
                      f"{'MET' if cost < 0.15 else 'NOT MET'})")
+        reused = "reused" if mtls.handshakes is not None and mtls.handshakes <= connections else "NOT reused"
+        lines.append(f"{mtls.handshakes} TLS handshakes at the gateway in all (warm-up included) for {connections} "
+                     f"client connections: pooled connections are {reused}")
     return "\n".join(lines)
 
 

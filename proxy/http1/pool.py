@@ -12,7 +12,7 @@ import ssl
 from collections.abc import Callable
 
 from proxy.config import Endpoint, Limits
-from proxy.http1.client import ConnectFailed, UpstreamConnection
+from proxy.http1.client import ConnectFailed, TlsUpstreamConnection, UpstreamConnection
 
 TlsFor = Callable[[Endpoint], tuple[ssl.SSLContext | None, str]]
 # (host, port, TLS context or None, server name): the connections of one key are interchangeable
@@ -50,10 +50,11 @@ class Pools:
         """A new connection to `ep` as `key` says. Raises ConnectFailed."""
         ctx, server_name = key[2], key[3]
         loop = asyncio.get_running_loop()
+        protocol = UpstreamConnection if ctx is None else TlsUpstreamConnection
         try:
             _, conn = await asyncio.wait_for(
                 loop.create_connection(
-                    lambda: UpstreamConnection(key, self._lost), ep.host, ep.port,
+                    lambda: protocol(key, self._lost), ep.host, ep.port,
                     ssl=ctx, server_hostname=(server_name or ep.host) if ctx is not None else None,
                 ),
                 self.limits.connect_timeout_s,

@@ -1,4 +1,5 @@
-"""HTTP/1.1 server: one asyncio.Protocol per connection, httptools parser callbacks.
+"""HTTP/1.1 server: one protocol per connection (reading into a shared buffer, see
+flow.ReadInto), httptools parser callbacks.
 
 A handler `handler(request, response)` is called once per request. An `async
 def` handler runs as a task and the response is complete when it returns. A
@@ -24,7 +25,7 @@ from typing import Any
 import httptools
 
 from proxy.config import Limits
-from proxy.http1.flow import NO_BODY, BodyStream, EmptyBody, WriteFlow
+from proxy.http1.flow import NO_BODY, BodyStream, EmptyBody, ReadInto, WriteFlow
 from proxy.http1.wire import CONTINUE, LAST_CHUNK, STATUS_LINES, Headers, encode_headers, status_line, text_response
 
 log = logging.getLogger(__name__)
@@ -205,7 +206,7 @@ class _Refuse(Exception):
         self.reason = reason
 
 
-class HttpServerProtocol(asyncio.Protocol):
+class HttpServerProtocol(ReadInto):
     def __init__(self, handler: Handler, limits: Limits, connections: set[HttpServerProtocol]) -> None:
         self._handler = handler
         self._limits = limits
@@ -214,6 +215,7 @@ class HttpServerProtocol(asyncio.Protocol):
         self._parser = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.peer: tuple[str, int] | None = None
+        self.peer_identity: object = None  # cached by the gateway: the TLS peer's identity
         self.flow = WriteFlow()
         self.draining = False
         self.refusal: tuple[int, str] | None = None  # answered once the active response is done
@@ -283,7 +285,8 @@ class HttpServerProtocol(asyncio.Protocol):
     def resume_writing(self) -> None:
         self.flow.resume()
 
-    def data_received(self, data: bytes) -> None:
+    def data_received(self, data: bytes | memoryview) -> None:
+        """Also how a protocol sniffer hands over the bytes it read first."""
         if self._broken:
             return
         was_in_head = self._in_head
@@ -608,7 +611,7 @@ class HttpServer:
         self._sweeper = loop.call_later(self.tick_s, self._sweep)
         return self
 
-    def protocol(self) -> asyncio.Protocol:
+    def protocol(self) -> asyncio.BaseProtocol:
         """The protocol of a new connection (a subclass may first sniff what it speaks)."""
         return HttpServerProtocol(self.handler, self.limits, self.connections)
 

@@ -2,8 +2,9 @@
 `ssl` contexts that reload when those files are replaced, and the identities of one proxy
 process (its gateway and the client identities of its callers' service accounts).
 
-Only the standard library and `cryptography`: the controller's certificate authority
-(controller/identity) builds on these modules, never the other way round."""
+Only the standard library and `cryptography`, the latter where certificates are read as objects
+(files.py, peer.py) for the controller's certificate authority (controller/identity), which
+builds on these modules, never the other way round: a proxy process never imports it."""
 from .files import BUNDLE_FILE, CERT_FILE, KEY_FILE, CertificateFileError, LeafFiles, read_chain
 from .identities import CALLER_TLS, DEFAULT_ACCOUNT, GATEWAY_ACCOUNT, GATEWAY_NAMESPACE, ProxyIdentities, TLSDirError
 from .names import DEFAULT_TRUST_DOMAIN, Identity, InvalidIdentity, identity_from_uri

@@ -21,17 +21,14 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from proxy.config import Endpoint
 
-from .files import BUNDLE_FILE, CERT_FILE, KEY_FILE, CertificateFileError, read_chain
+from .files import BUNDLE_FILE, CERT_FILE, KEY_FILE, CertificateFileError
 from .names import InvalidIdentity, identity_from_uri
-from .peer import identity_from_cert
+from .summary import summarize
 from .tls import ReloadingTLS
-
-if TYPE_CHECKING:
-    from cryptography import x509
 
 GATEWAY_NAMESPACE = "meshtui-system"
 GATEWAY_ACCOUNT = "gateway"
@@ -59,43 +56,6 @@ class _Paths:
     @classmethod
     def of(cls, directory: Path) -> "_Paths":
         return cls(directory / CERT_FILE, directory / KEY_FILE, directory / BUNDLE_FILE)
-
-
-# `cryptography` is imported only where certificates are read (a --tls-dir loaded): a proxy
-# without identities never pays for it.
-def fingerprint(cert: x509.Certificate) -> str:
-    from cryptography.hazmat.primitives import hashes
-
-    return cert.fingerprint(hashes.SHA256()).hex()
-
-
-def _anchor_of(chain: list[x509.Certificate], anchors: list[x509.Certificate]) -> str | None:
-    """The fingerprint of the bundle anchor that signed the top of `chain`, None when none did."""
-    from cryptography.exceptions import InvalidSignature
-
-    for anchor in anchors:
-        try:
-            chain[-1].verify_directly_issued_by(anchor)
-        except (ValueError, TypeError, InvalidSignature):
-            continue
-        return fingerprint(anchor)
-    return None
-
-
-def _summary(paths: _Paths) -> dict[str, Any]:
-    """What the files of one identity hold, for GET /tls and `meshtui check`."""
-    chain = read_chain(paths.cert_path)
-    anchors = read_chain(paths.bundle_path)
-    leaf = chain[0]
-    ident = identity_from_cert(leaf)
-    return {
-        "identity": ident.uri if ident else None,
-        "serial": format(leaf.serial_number, "x"),
-        "not_before": leaf.not_valid_before_utc.isoformat(),
-        "not_after": leaf.not_valid_after_utc.isoformat(),
-        "anchor": _anchor_of(chain, anchors),
-        "trust_anchors": [fingerprint(a) for a in anchors],
-    }
 
 
 @lru_cache(maxsize=1024)
@@ -179,10 +139,11 @@ class ProxyIdentities:
             loaded = self._loaded.get(name)
             try:
                 if loaded is None or loaded.tls is None:
-                    self._loaded[name] = _Loaded(ReloadingTLS(paths, server_alpn=GATEWAY_ALPN), _summary(paths))
+                    self._loaded[name] = _Loaded(ReloadingTLS(paths, server_alpn=GATEWAY_ALPN),
+                                                 summarize(paths.cert_path, paths.bundle_path))
                     changed.append(name)
                 elif loaded.tls.reload() or loaded.error:
-                    loaded.summary, loaded.error = _summary(paths), ""
+                    loaded.summary, loaded.error = summarize(paths.cert_path, paths.bundle_path), ""
                     changed.append(name)
             except (ssl.SSLError, OSError, CertificateFileError) as exc:
                 self._loaded.setdefault(name, _Loaded(None, {})).error = str(exc)
