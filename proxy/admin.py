@@ -29,8 +29,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
-import orjson
-
 from proxy.config import ProxyConfig
 from proxy.events import TapFilter
 from proxy.http1.server import Request, Response
@@ -39,7 +37,7 @@ from proxy.metrics import CONTENT_TYPE as PROMETHEUS_TEXT
 from proxy.metrics import Metrics
 from proxy.routing.health import EndpointHealth
 from proxy.routing.table import RouteTable
-from proxy.tap import TapHub, TapSubscription
+from proxy.tap import TapHub, TapSubscription, ndjson
 from proxy.tls import ProxyIdentities
 
 log = logging.getLogger(__name__)
@@ -297,44 +295,31 @@ class Admin:
         _send_json(resp, {"enabled": True, "changed": changed, **described})
 
     async def get_tap(self, req: Request, resp: Response, query: bytes) -> None:
-        """NDJSON, one event a line (TapEvent.to_dict()), until the subscriber leaves (or the
-        proxy stops). Lines leave in batches, at most every TAP_FLUSH_S: a busy proxy pays
-        one write (and one wakeup of this task) per batch, not per event. orjson encodes
-        an event six times faster than json (2 against 14 us here: the subscriber's cost)."""
+        """NDJSON, one event a line (the fields of TapEvent.to_dict()), until the subscriber
+        leaves (or the proxy stops). Events leave in batches, TAP_FLUSH_S after the first
+        of each: the proxy pays one wakeup, one encoding pass and one write per batch, not
+        per event. While the subscriber's socket does not take more (paused), events are
+        lost and counted, not queued: a `dropped` line says how many."""
         try:
             flt = TapFilter.from_query(dict(parse_qsl(query.decode("latin-1"))))
-            sub = self.tap.subscribe(flt)
+            sub = self.tap.subscribe(flt, buffer=TAP_BUFFER)
         except ValueError as exc:
             raise AdminRefusal(400, f"bad tap filter: {exc}") from None
         self._streams.add(sub)
         resp.start(200, [(b"content-type", b"application/x-ndjson")])
         resp.flush_head()
-        lines: list[bytes] = []
-        loop = asyncio.get_running_loop()
-        flushed = loop.time()
-
-        def flush() -> None:
-            if lines:
-                resp.write(b"".join(lines))
-                lines.clear()
-
         try:
-            async for item in sub:
-                if not lines:
-                    loop.call_later(TAP_FLUSH_S, flush)  # in case no more events come for a while
-                lines.append(orjson.dumps(item, option=orjson.OPT_APPEND_NEWLINE))
-                if loop.time() - flushed >= TAP_FLUSH_S:
-                    flush()
-                    if resp.paused:
-                        await resp.drain()
-                    await asyncio.sleep(TAP_FLUSH_S)  # let the next batch gather
-                    flushed = loop.time()
-            flush()
+            while await sub.wait():
+                await asyncio.sleep(TAP_FLUSH_S)  # let the batch gather
+                resp.write(ndjson(sub.take()))
+                if resp.paused:
+                    sub.paused = True
+                    await resp.drain()
+                    sub.paused = False
             resp.end()
         except ConnectionError:
             pass  # the subscriber left
         finally:
-            lines.clear()  # a flush still scheduled has nothing to write
             self._streams.discard(sub)
             sub.close()
 
@@ -342,6 +327,7 @@ class Admin:
 TEXT = (b"content-type", b"text/plain; charset=utf-8")
 MAX_BODY = 64 * 1024 * 1024  # PUT bodies (a config)
 TAP_FLUSH_S = 0.01
+TAP_BUFFER = 10_000  # events a stream may hold between two flushes
 
 
 def _send_json(resp: Response, data: Any, status: int = 200) -> None:

@@ -53,15 +53,26 @@ class TapFilter:
     kinds: tuple[str, ...] = field(default=EVENT_KINDS)
 
     def matches(self, e: TapEvent) -> bool:
+        return e.kind in self.kinds and self.selects_route(e) and self.selects_request(e.method, e.path)
+
+    def selects_route(self, e: TapEvent) -> bool:
+        """The part of `matches` that every event of one destination's requests shares."""
         return (
             (not self.cluster or self.cluster in (e.cluster, e.dst_cluster))
             and (not self.namespace or e.dst_namespace == self.namespace)
             and (not self.service or e.dst_service == self.service)
-            and (not self.method or e.method == self.method.upper())
-            and (not self.path_prefix or e.path.startswith(self.path_prefix))
             and (not self.authority or e.authority == self.authority)
-            and e.kind in self.kinds
         )
+
+    def selects_request(self, method: str, path: str) -> bool:
+        """The part of `matches` that depends on the request itself."""
+        return (not self.method or method == self.method.upper()) and (
+            not self.path_prefix or path.startswith(self.path_prefix))
+
+    @property
+    def per_request(self) -> bool:
+        """Whether `selects_request` can say no."""
+        return bool(self.method or self.path_prefix)
 
     @classmethod
     def from_query(cls, q: dict[str, str]) -> "TapFilter":

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import time
 from collections.abc import Callable
 from time import perf_counter
 
@@ -28,7 +27,7 @@ from proxy.http2.tlsctx import MeshTLS
 from proxy.metrics import Metrics
 from proxy.outbound import RouteSource, split_target
 from proxy.routing.health import EndpointHealth
-from proxy.tap import TapHub
+from proxy.tap import TapExchange, TapHub, TapRoute
 from proxy.tcp.connect import Held, connect
 from proxy.tcp.pipe import Pipe
 from proxy.tls import ProxyIdentities, ReloadingTLS, identity_from_peercert
@@ -171,12 +170,10 @@ class Upgrades:
         series = self.metrics.series(direction=self.direction, src_cluster=dest.src_cluster, dst_cluster=ep.cluster,
                                      dst_namespace=dest.namespace, dst_service=dest.service,
                                      tls=tls or self.inbound_tls)
-        series.request()
-        series.response(101, ttfb_ms)
-        event = self._event(req, dest, ep, tls)
-        if event is not None:
-            self.tap.publish(event)
-            self.tap.publish(_derive(event, "response_init", status=101, latency_ms=ttfb_ms))
+        series.exchange(101, ttfb_ms)
+        tap = self._tap_open(req, dest, ep, tls)
+        if tap is not None:
+            tap.phase("response_init", 101, ttfb_ms)
         conns = self.metrics.tcp(direction=self.direction, src_cluster=dest.src_cluster, dst_cluster=ep.cluster,
                                  dst_namespace=dest.namespace, dst_service=dest.service, tls=tls or self.inbound_tls)
         conns.open()
@@ -186,10 +183,8 @@ class Upgrades:
             self.tunnels -= 1
             conns.close(pipe.a_bytes, pipe.b_bytes)
             http1.connection_lost(None)  # the HTTP/1.1 side of the client connection is done too
-            if event is not None and self.tap.active:
-                self.tap.publish(_derive(event, "response_end", status=101, latency_ms=ttfb_ms,
-                                         duration_ms=(perf_counter() - t0) * 1000.0,
-                                         bytes=pipe.b_bytes, error=pipe.error))
+            if tap is not None:
+                tap.phase("response_end", 101, ttfb_ms, (perf_counter() - t0) * 1000.0, pipe.b_bytes, pipe.error)
 
         Pipe(self.settings.tunnel_idle_timeout_s, closed).join(client, up.transport, to_a=up.take())
 
@@ -221,23 +216,22 @@ class Upgrades:
         series = self.metrics.series(direction=self.direction, src_cluster=dest.src_cluster,
                                      dst_cluster=ep.cluster if ep else "", dst_namespace=dest.namespace,
                                      dst_service=dest.service, tls=tls or self.inbound_tls)
-        series.request()
-        series.response(status, (perf_counter() - t0) * 1000.0, error=error)
-        event = self._event(req, dest, ep, tls)
-        if event is not None:
-            self.tap.publish(event)
-            self.tap.publish(_derive(event, "response_end", status=status, duration_ms=(perf_counter() - t0) * 1000.0))
+        series.exchange(status, (perf_counter() - t0) * 1000.0, error)
+        tap = self._tap_open(req, dest, ep, tls)
+        if tap is not None:
+            tap.phase("response_end", status, 0.0, (perf_counter() - t0) * 1000.0)
 
-    def _event(self, req: Request, dest: Destination, ep: Endpoint | None, tls: bool) -> TapEvent | None:
+    def _tap_open(self, req: Request, dest: Destination, ep: Endpoint | None, tls: bool) -> TapExchange | None:
+        """Publish the request_init event of a tunnel, while somebody taps."""
         if not self.tap.active:
             return None
-        return TapEvent(
-            id=f"{self.cluster}:{self.direction}:ws:{next(self._ids)}", kind="request_init",
-            direction=self.direction, cluster=self.cluster, src_cluster=dest.src_cluster,
-            src_identity=dest.src_identity, dst_cluster=ep.cluster if ep else "", dst_namespace=dest.namespace,
-            dst_service=dest.service, dst_endpoint=ep.address if ep else "", method="GET",
-            scheme="wss" if self.inbound_tls else "ws", authority=dest.authority,
-            path=req.target.decode("latin-1"), tls=tls or self.inbound_tls, ts=time.time())
+        route = TapRoute(TapEvent(
+            id=f"{self.cluster}:{self.direction}:ws:", kind="request_init", direction=self.direction,
+            cluster=self.cluster, src_cluster=dest.src_cluster, src_identity=dest.src_identity,
+            dst_cluster=ep.cluster if ep else "", dst_namespace=dest.namespace, dst_service=dest.service,
+            dst_endpoint=ep.address if ep else "", scheme="wss" if self.inbound_tls else "ws",
+            authority=dest.authority, tls=tls or self.inbound_tls))
+        return self.tap.open(route, next(self._ids), b"GET", req.target)
 
 
 def outbound_decider(cluster: str, routes: RouteSource, identities: ProxyIdentities | None):
@@ -292,9 +286,3 @@ def gateway_decider(cluster: str, routes: RouteSource, tls: bool, timeout_s: flo
                            src_cluster=src_cluster, src_identity=identity)
         return dest, rest.encode("latin-1"), None
     return decide
-
-
-def _derive(event: TapEvent, kind: str, **changes: object) -> TapEvent:
-    d = event.to_dict()
-    d.update(kind=kind, ts=time.time(), **changes)
-    return TapEvent(**d)

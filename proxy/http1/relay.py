@@ -9,9 +9,8 @@ request once on another endpoint when the first never answered, answers
 from __future__ import annotations
 
 import itertools
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from time import perf_counter
 
 from proxy.config import Endpoint
@@ -22,7 +21,7 @@ from proxy.http1.server import Request, Response
 from proxy.http1.wire import not_forwarded
 from proxy.metrics import Metrics, Series
 from proxy.routing.health import EndpointHealth
-from proxy.tap import TapHub
+from proxy.tap import TapExchange, TapHub, TapRoute
 
 IDEMPOTENT = frozenset((b"GET", b"HEAD", b"OPTIONS", b"PUT", b"DELETE"))
 
@@ -35,6 +34,7 @@ SRC_SA_HEADER = b"x-meshtui-src-sa"
 CLIENT_SA_HEADER = b"x-meshtui-service-account"  # a client's claim to the outbound proxy (meshtui curl --as)
 _NOT_FORWARDED = not_forwarded(b"", frozenset((SRC_CLUSTER_HEADER, SRC_SA_HEADER, CLIENT_SA_HEADER)))
 _NOTHING_TRIED: frozenset[str] = frozenset()
+_TAP_ROUTES_MAX = 64  # per destination: its endpoints, with and without TLS
 
 
 @dataclass(slots=True)
@@ -48,6 +48,10 @@ class Destination:
     authority: str
     src_cluster: str
     src_identity: str = ""
+    # what the tap events of its requests share, per endpoint (by identity: id(endpoint), tls),
+    # built while somebody taps; kept with the destination (a copy by dataclasses.replace shares it)
+    tap_routes: dict[tuple[int, bool], tuple[Endpoint | None, TapRoute]] = field(
+        default_factory=dict, repr=False, compare=False)
 
 
 class Relay:
@@ -81,36 +85,33 @@ class Relay:
             series = self._series[key] = self.metrics.series(
                 direction=self.direction, src_cluster=dest.src_cluster, dst_cluster=dst_cluster,
                 dst_namespace=dest.namespace, dst_service=dest.service, tls=tls or self.inbound_tls)
-        series.request()
-        series.response(status, (perf_counter() - t0) * 1000.0, error=error)
+        series.exchange(status, (perf_counter() - t0) * 1000.0, error)
 
     # -- tap -------------------------------------------------------------------------
 
-    def _event(self, req: Request, dest: Destination, ep: Endpoint | None, tls: bool) -> TapEvent:
-        """The request_init event of an attempt (positional, in TapEvent's field order, as `_derive`)."""
-        return TapEvent(self._id_prefix + str(next(self._ids)), "request_init", self.direction, self.cluster,
-                        dest.src_cluster, dest.src_identity, ep.cluster if ep is not None else "", dest.namespace,
-                        dest.service, ep.address if ep is not None else "", req.method.decode("latin-1"),
-                        "https" if self.inbound_tls else "http", dest.authority, req.target.decode("latin-1"), 0,
-                        0.0, 0.0, 0, tls or self.inbound_tls, None, "", time.time())
-
-    def _tap_head(self, event: TapEvent, status: int, t0: float) -> None:
-        if self.tap.active:
-            self.tap.publish(_derive(event, "response_init", status, (perf_counter() - t0) * 1000.0))
-
-    def _tap_end(self, event: TapEvent, status: int, t0: float, nbytes: int, error: str,
-                 ttfb_ms: float | None) -> None:
-        if self.tap.active:
-            ms = (perf_counter() - t0) * 1000.0
-            self.tap.publish(_derive(event, "response_end", status, ms if ttfb_ms is None else ttfb_ms, ms,
-                                     nbytes, error))
+    def _tap_open(self, req: Request, dest: Destination, ep: Endpoint | None, tls: bool) -> TapExchange | None:
+        """Publish the request_init event of an attempt."""
+        key = (id(ep), tls)
+        found = dest.tap_routes.get(key)
+        if found is not None and found[0] is ep:
+            route = found[1]
+        else:
+            if len(dest.tap_routes) >= _TAP_ROUTES_MAX:
+                dest.tap_routes.clear()
+            route = TapRoute(TapEvent(
+                self._id_prefix, "request_init", self.direction, self.cluster, dest.src_cluster, dest.src_identity,
+                ep.cluster if ep is not None else "", dest.namespace, dest.service,
+                ep.address if ep is not None else "", "", "https" if self.inbound_tls else "http", dest.authority,
+                "", tls=tls or self.inbound_tls))
+            dest.tap_routes[key] = (ep, route)
+        return self.tap.open(route, next(self._ids), req.method, req.target)
 
 
 class _Call(Forward):
     """One client request through the relay: its attempts (at most two), the answer
     when no endpoint gave one, and the accounting of each."""
 
-    __slots__ = ("_relay", "_dest", "_target", "_started", "_tried", "_first", "_tls", "_event")
+    __slots__ = ("_relay", "_dest", "_target", "_started", "_tried", "_first", "_tls", "_tap")
 
     def __init__(self, relay: Relay, req: Request, resp: Response, dest: Destination, target: bytes) -> None:
         # a body that came whole with the head is kept, so that a retry can send it again
@@ -124,7 +125,7 @@ class _Call(Forward):
         # the first attempt, when it failed and another is tried: (endpoint, tls, timed out, error)
         self._first: tuple[Endpoint, bool, bool, str] | None = None
         self._tls = False
-        self._event: TapEvent | None = None
+        self._tap: TapExchange | None = None  # the attempt's, while somebody taps
 
     def next_attempt(self) -> None:
         ep = self._dest.choose(self._tried)
@@ -149,11 +150,7 @@ class _Call(Forward):
                 sa = req.header(CLIENT_SA_HEADER)
                 if sa:
                     extra += SRC_SA_HEADER + b": " + sa + b"\r\n"
-        if relay.tap.active:
-            self._event = relay._event(req, dest, ep, tls)
-            relay.tap.publish(self._event)
-        else:
-            self._event = None
+        self._tap = relay._tap_open(req, dest, ep, tls) if relay.tap.active else None
         relay.health.start(ep)
         self.forward(ep, key, request_head(req, target, extra, _NOT_FORWARDED, self._held))
 
@@ -166,8 +163,8 @@ class _Call(Forward):
             self._relay.health.success(self.ep, (perf_counter() - self._started) * 1000.0)
 
     def attempt_head(self) -> None:
-        if self._event is not None:
-            self._relay._tap_head(self._event, self.status, self._started)
+        if self._tap is not None:
+            self._tap.phase("response_init", self.status, (perf_counter() - self._started) * 1000.0)
 
     def attempt_done(self) -> None:
         relay = self._relay
@@ -180,42 +177,34 @@ class _Call(Forward):
             health.failure(ep, self.ttfb_ms)
         else:
             health.success(ep, self.ttfb_ms)
-        event = self._event
+        tap = self._tap
         if status:
             relay._account(self._dest, ep.cluster, self._tls, status, self._started, self.error and "stream")
-            if event is not None:
-                relay._tap_end(event, status, self._started, self.bytes, self.error, self.ttfb_ms)
+            if tap is not None:
+                tap.phase("response_end", status, self.ttfb_ms, (perf_counter() - self._started) * 1000.0,
+                          self.bytes, self.error)
             if not self._resp.finished:
                 self._resp.end()
             return
         if self._first is None and self.retryable and self._req.method in IDEMPOTENT:
-            if event is not None:
-                relay._tap_end(event, 0, self._started, 0, self.error, None)
+            if tap is not None:
+                ms = (perf_counter() - self._started) * 1000.0
+                tap.phase("response_end", 0, ms, ms, 0, self.error)
             self._first = (ep, self._tls, self.timed_out, self.error)
             self._tried = self._tried | {ep.address}
             # from an upstream's callback: back in the request's context (see Pools.key)
             self._req.context.run(self.next_attempt)
             return
-        self._answer(ep, self._tls, event, 504 if self.timed_out else 502, self.error)
+        self._answer(ep, self._tls, tap, 504 if self.timed_out else 502, self.error)
 
-    def _answer(self, ep: Endpoint | None, tls: bool, event: TapEvent | None, status: int, reason: str) -> None:
+    def _answer(self, ep: Endpoint | None, tls: bool, tap: TapExchange | None, status: int, reason: str) -> None:
         """Answer the client ourselves (no endpoint answered) and account for it."""
         relay = self._relay
         self._resp.send_text(status, reason)
         relay._account(self._dest, ep.cluster if ep is not None else "", tls, status, self._started,
                        "" if status == 503 else "upstream")
-        if relay.tap.active:
-            if event is None:
-                event = relay._event(self._req, self._dest, ep, tls)
-                relay.tap.publish(event)
-            relay._tap_end(event, status, self._started, 0, reason, None)
-
-
-def _derive(e: TapEvent, kind: str, status: int, latency_ms: float, duration_ms: float = 0.0, nbytes: int = 0,
-            error: str = "") -> TapEvent:
-    """A later event of the same request (published events are never changed). Positional,
-    in TapEvent's field order: three times faster than by keyword, and this runs twice a
-    request while somebody taps."""
-    return TapEvent(e.id, kind, e.direction, e.cluster, e.src_cluster, e.src_identity, e.dst_cluster, e.dst_namespace,
-                    e.dst_service, e.dst_endpoint, e.method, e.scheme, e.authority, e.path, status, latency_ms,
-                    duration_ms, nbytes, e.tls, e.grpc_status, error, time.time())
+        if tap is None and relay.tap.active:
+            tap = relay._tap_open(self._req, self._dest, ep, tls)
+        if tap is not None:
+            ms = (perf_counter() - self._started) * 1000.0
+            tap.phase("response_end", status, ms, ms, 0, reason)

@@ -2,7 +2,10 @@
 
 One `EndpointHealth` per proxy process, shared by the outbound proxy and the
 gateway. State is keyed by the `Endpoint` value, so it survives a config
-change that keeps the endpoint.
+change that keeps the endpoint. The `Endpoint` objects the route table hands
+out (`EndpointState.endpoint`) are also found by identity: hashing the frozen
+dataclass (nine fields, in Python) was the most of what a request's
+`start` + `success` cost.
 
 Outlier ejection (as Envoy's consecutive-5xx detector):
 - `consecutive_failures` failures in a row eject an endpoint for
@@ -105,14 +108,20 @@ class EndpointHealth:
         self._max = max_ejection_s
         self._share = max_ejected_share
         self._states: dict[Endpoint, EndpointState] = {}
+        # id(st.endpoint) -> st for every state in _states: the state keeps its endpoint
+        # alive, so the id names no other object while the entry exists
+        self._by_id: dict[int, EndpointState] = {}
         self._gateway_down: dict[str, float] = {}  # gateway address -> down until (inf: until probed alive)
 
     # -- used by the route table -------------------------------------------------
 
     def state(self, ep: Endpoint) -> EndpointState:
+        st = self._by_id.get(id(ep))
+        if st is not None and st.endpoint is ep:
+            return st
         st = self._states.get(ep)
         if st is None:
-            st = self._states[ep] = EndpointState(ep, self.clock())
+            st = self._states[ep] = self._by_id[id(ep)] = EndpointState(ep, self.clock())
         return st
 
     def track(self, sets: Iterable[Sequence[Endpoint]]) -> None:
@@ -124,6 +133,7 @@ class EndpointHealth:
             for st in members:
                 keep.setdefault(st.endpoint, []).append(members)
         self._states = {ep: self._states[ep] for ep in keep}
+        self._by_id = {id(st.endpoint): st for st in self._states.values()}
         for ep, member_of in keep.items():
             self._states[ep].sets = tuple(member_of)
 
@@ -173,7 +183,9 @@ class EndpointHealth:
             self._gateway_down[address] = _INF
 
     def available(self, ep: Endpoint) -> bool:
-        st = self._states.get(ep)
+        st = self._by_id.get(id(ep))
+        if st is None or st.endpoint is not ep:
+            st = self._states.get(ep)
         now = self.clock()
         if st is not None:
             return self.state_available(st, now)

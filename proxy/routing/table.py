@@ -43,7 +43,7 @@ class _Group:
 
 
 class _Plan:
-    __slots__ = ("route", "label", "tiers", "hashing", "split")
+    __slots__ = ("route", "label", "tiers", "hashing", "split", "single")
 
     def __init__(self, route: ServiceRoute, tiers: tuple[tuple[_Group, ...], ...]) -> None:
         self.route = route
@@ -51,6 +51,9 @@ class _Plan:
         self.tiers = tiers
         self.hashing = route.balancer == "hashing"
         self.split: tuple[_SplitBackend, ...] = ()
+        # the balancer of the only group of the only tier (the common route), for the fast path
+        only = tiers[0][0] if len(tiers) == 1 and len(tiers[0]) == 1 else None
+        self.single = only.balancer if only is not None and only.weight > 0 else None
 
     def usable(self, now: float, exclude: frozenset[str]) -> bool:
         return any(g.weight > 0 and g.usable(now, exclude) for tier in self.tiers for g in tier)
@@ -149,6 +152,12 @@ class RouteTable:
         plan = self._plans.get(id(route)) or self._plan_of(route)
         now = self._clock()
         h = key_hash(hash_key) if plan.hashing else NO_KEY
+        single = plan.single
+        if single is not None and not plan.split:
+            st = single.pick(now, h, exclude)
+            if st is not None:
+                return st.endpoint
+            return route.unroutable or self._reason(plan, now, exclude)
         if plan.split:
             backend = (
                 smooth_wrr(plan.split, now, exclude)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import socket
 
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
@@ -208,3 +210,36 @@ async def test_tap_stream_carries_every_event_in_order_and_ends_with_the_proxy()
                 assert await asyncio.wait_for(tap.content.read(), 5) == b""  # the stream ended, cleanly
     assert [e["path"] for e in lines[::3]] == [f"/{i}" for i in range(100)]
     assert all(e["kind"] == "response_end" and e["status"] == 200 for e in lines[2::3])
+
+
+async def test_a_tap_reader_that_stops_reading_loses_events_and_is_told_how_many():
+    async with upstreams(text_handler("a")) as (up,):
+        async with data_plane("c1", routes_to(up.port), admin=True) as plane, aiohttp.ClientSession() as s:
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a reader whose socket fills soon
+            sock.setblocking(False)
+            await asyncio.get_running_loop().sock_connect(sock, plane.admin_address)
+            reader, writer = await asyncio.open_connection(sock=sock)
+            writer.write(b"GET /tap HTTP/1.1\r\nHost: admin\r\n\r\n")
+            try:
+                await _until(lambda: plane.tap.active)
+                sub = next(iter(plane.admin._streams))
+                sent = 0
+                while sub.dropped_total == 0:  # the reader reads nothing meanwhile
+                    assert sent < 20_000, "the stream never lost an event"
+                    await asyncio.gather(*(_get(s, plane, f"/{sent + i}") for i in range(50)))
+                    sent += 50
+                lost = sub.dropped_total
+                data = b""
+                gap = None
+                while gap is None:  # the reader catches up: the stream says what it lost
+                    data += await asyncio.wait_for(reader.read(1 << 16), 5)
+                    gap = re.search(rb'\{"dropped":(\d+),"kind":"dropped"\}\n', data)
+                assert int(gap[1]) >= lost > 0
+            finally:
+                writer.close()
+
+
+async def _get(s: aiohttp.ClientSession, plane, path: str) -> None:
+    async with s.get(url(plane, "outbound", path), headers=HOST) as r:
+        assert r.status == 200 and await r.read() == b"a\n"

@@ -54,6 +54,20 @@ def test_latency_histogram_uses_linkerds_buckets():
     assert value(found, "response_latency_ms_sum") == 0.5 + 1.0 + 1.5 + 47.0 + 50.0 + 51.0 + 60000.0
 
 
+def test_exchange_counts_a_request_and_its_response_as_both_calls_do():
+    one, both = Metrics("cluster-1"), Metrics("cluster-1")
+    for code, ms, error in ((200, 0.5, ""), (503, 12.0, ""), (200, 51.0, "stream"), (0, 3.0, "upstream")):
+        one.series(**OUT).exchange(code, ms, error)
+        s = both.series(**OUT)
+        s.request()
+        s.response(code, ms, error=error)
+    assert one.render() == both.render()
+    found = samples(one)
+    assert value(found, "request_total") == 4
+    assert value(found, "response_total", classification="failure", status_code="200") == 1  # broken stream
+    assert value(found, "response_latency_ms_bucket", le="50") == 3  # 0.5, 3.0 and 12.0
+
+
 def test_series_are_kept_apart_by_labels():
     m = Metrics("cluster-1")
     m.series(**OUT).request()

@@ -191,6 +191,21 @@ def test_track_forgets_endpoints_no_longer_configured():
     assert not h.available(a)  # state of kept endpoints survives the new table
 
 
+def test_state_is_found_by_value_and_a_forgotten_endpoint_starts_afresh():
+    clock = Clock()
+    h = make(clock, consecutive_failures=1)
+    a = ep("10.0.0.1")
+    h.track([[a]])
+    h.start(a)
+    same = ep("10.0.0.1")  # an equal Endpoint from a newer config: the same state
+    assert same is not a and h.state(same) is h.state(a) and h.state(a).inflight == 1
+    h.success(same, 5.0)
+    assert h.state(a).inflight == 0
+    fail(h, a, 1)
+    h.track([[ep("10.0.0.2")]])  # a is no longer configured: its state (ejection) is gone
+    assert h.available(a) and h.state(a).failures == 0 and h.state(a).ejections == 0
+
+
 @pytest.mark.parametrize(
     ("kw", "field"),
     [

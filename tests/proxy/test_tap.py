@@ -1,10 +1,12 @@
 import asyncio
+import json
 import tracemalloc
+from collections import deque
 
 import pytest
 
 from proxy.events import TapDropped, TapEvent, TapFilter
-from proxy.tap import TapHub
+from proxy.tap import TapHub, TapRoute, ndjson
 
 
 class Clock:
@@ -154,3 +156,100 @@ def test_bad_subscription_settings_are_refused():
     with pytest.raises(ValueError, match="max_rps"):
         hub.subscribe(TapFilter(max_rps=-1))
     assert hub.active is False
+
+
+# -- exchanges: a request's events through its route ---------------------------------
+
+def tap_route(service: str = "httpbin", **kw) -> TapRoute:
+    fields = dict(id="cluster-1:outbound:", kind="request_init", direction="outbound", cluster="cluster-1",
+                  src_cluster="cluster-1", dst_cluster="cluster-3", dst_namespace="httpbin", dst_service=service,
+                  dst_endpoint="10.0.0.1:8080", authority=f"{service}.httpbin:8080", tls=True)
+    return TapRoute(TapEvent(**{**fields, **kw}))
+
+
+def exchange(hub: TapHub, route: TapRoute, n: int, method: bytes = b"GET", target: bytes = b"/get"):
+    x = hub.open(route, n, method, target)
+    if x is not None:
+        x.phase("response_init", 200, 1.5)
+        x.phase("response_end", 200, 1.5, 2.5, 42, "")
+    return x
+
+
+async def test_an_exchange_reads_as_three_events_and_encodes_as_their_dicts():
+    hub = TapHub()
+    events = hub.subscribe(TapFilter())
+    stream = hub.subscribe(TapFilter())
+    x = hub.open(tap_route(), 7, b"POST", b'/a "quoted"\npath?q=\xe9')
+    x.phase("response_init", 503, 1.5)
+    x.phase("response_end", 503, 1.5, 2.5, 0, "upstream said \"no\"\n", grpc_status=14)
+    got = await drain(events)
+    assert [e.kind for e in got] == ["request_init", "response_init", "response_end"]
+    assert {e.id for e in got} == {"cluster-1:outbound:7"}
+    init, head, end = got
+    assert (init.method, init.path, init.dst_service, init.tls, init.status) == (
+        "POST", '/a "quoted"\npath?q=\xe9', "httpbin", True, 0)
+    assert (head.status, head.latency_ms, end.duration_ms, end.error, end.grpc_status) == (
+        503, 1.5, 2.5, 'upstream said "no"\n', 14)
+    assert init.ts <= head.ts <= end.ts
+    lines = ndjson(stream.take()).splitlines()
+    assert [json.loads(line) for line in lines] == [e.to_dict() for e in got]
+
+
+async def test_route_filters_are_checked_again_only_when_subscribers_change():
+    hub = TapHub()
+    other = hub.subscribe(TapFilter(service="other"))
+    route = tap_route()
+    assert exchange(hub, route, 1) is None  # nobody selects this route
+    late = hub.subscribe(TapFilter(namespace="httpbin", kinds=("response_end",)))
+    assert exchange(hub, route, 2) is not None
+    assert [(e.id, e.kind) for e in await drain(late)] == [("cluster-1:outbound:2", "response_end")]
+    late.close()
+    assert exchange(hub, route, 3) is None and hub.active
+    assert await drain(other) == []
+
+
+async def test_method_and_path_filters_are_checked_per_request():
+    hub = TapHub()
+    posts = hub.subscribe(TapFilter(method="post", kinds=("request_init",)))
+    api = hub.subscribe(TapFilter(path_prefix="/api", kinds=("response_end",)))
+    route = tap_route()
+    exchange(hub, route, 1, b"GET", b"/api/v1")
+    exchange(hub, route, 2, b"POST", b"/other")
+    assert exchange(hub, route, 3, b"GET", b"/other") is None
+    assert [(e.id, e.kind) for e in await drain(posts)] == [("cluster-1:outbound:2", "request_init")]
+    assert [(e.id, e.kind) for e in await drain(api)] == [("cluster-1:outbound:1", "response_end")]
+
+
+async def test_a_paused_stream_loses_events_and_says_how_many_in_its_lines():
+    hub = TapHub()
+    sub = hub.subscribe(TapFilter())
+    route = tap_route()
+    exchange(hub, route, 1)
+    sub.paused = True  # its reader's socket is full
+    exchange(hub, route, 2)
+    exchange(hub, route, 3)
+    sub.paused = False
+    exchange(hub, route, 4)
+    lines = [json.loads(line) for line in ndjson(sub.take()).splitlines()]
+    assert [(d.get("id"), d["kind"]) for d in lines] == [
+        ("cluster-1:outbound:1", "request_init"), ("cluster-1:outbound:1", "response_init"),
+        ("cluster-1:outbound:1", "response_end"), (None, "dropped"),
+        ("cluster-1:outbound:4", "request_init"), ("cluster-1:outbound:4", "response_init"),
+        ("cluster-1:outbound:4", "response_end")]
+    assert lines[3]["dropped"] == 6 and sub.dropped_total == 6
+
+
+async def test_a_stream_waits_for_events_and_takes_them_all_at_once():
+    hub = TapHub()
+    sub = hub.subscribe(TapFilter(), buffer=4)
+    waiting = asyncio.ensure_future(sub.wait())
+    await asyncio.sleep(0)
+    assert not waiting.done()
+    exchange(hub, tap_route(), 1)
+    exchange(hub, tap_route(), 2)  # one event over the buffer: lost
+    assert await asyncio.wait_for(waiting, 1) is True
+    taken = sub.take()
+    assert len(taken) == 5 and taken[-1] == TapDropped(2)
+    assert sub.take() == deque()
+    sub.close()
+    assert await sub.wait() is False
