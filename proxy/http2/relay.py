@@ -17,6 +17,7 @@ exceeded REPLAY_MAX_BYTES.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import time
 from time import perf_counter
@@ -493,6 +494,4 @@ class _Exchange:
 
 
 def _derive(event: TapEvent, kind: str, **changes: object) -> TapEvent:
-    d = event.to_dict()
-    d.update(kind=kind, ts=time.time(), **changes)
-    return TapEvent(**d)
+    return dataclasses.replace(event, kind=kind, ts=time.time(), **changes)
