@@ -52,6 +52,8 @@ Endpoint = tuple[str | None, str | None]  # (kubeconfig, context) of a Cluster's
 
 NOT_IN_KUBERNETES = {
     "Workload": "Workloads run bundled sample apps in embedded clusters only; deploy a Deployment there with kubectl",
+    "ExternalService": "ExternalServices become routes of embedded clusters' proxies only; in Kubernetes, "
+                       "call the outside service directly or through your mesh's egress",
     "Endpoints": "meshtui follows EndpointSlices in Kubernetes-backed clusters: write a discovery.k8s.io/v1 EndpointSlice",
 }
 

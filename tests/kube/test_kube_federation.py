@@ -111,6 +111,10 @@ async def test_meshtui_writes_to_a_kubernetes_backed_cluster_go_to_its_api_serve
     with pytest.raises(InvalidResource, match="embedded clusters only"):
         await fed.controller.apply([{"apiVersion": "meshtui.io/v1alpha1", "kind": "Workload", "metadata": {"name": "w"}, "spec": {}}],
                                    cluster="east", source="w.yaml")
+    with pytest.raises(InvalidResource, match="embedded clusters' proxies only"):
+        await fed.controller.apply([{"apiVersion": "meshtui.io/v1alpha1", "kind": "ExternalService",
+                                     "metadata": {"name": "ledger", "namespace": "shop"},
+                                     "spec": {"host": "127.0.0.1", "port": 9443}}], cluster="east", source="x.yaml")
 
     await fed.controller.delete("ServiceExport", "api", cluster="east", namespace="shop")
     with pytest.raises(Exception, match="not found"):

@@ -25,7 +25,8 @@ ROOT = Path(__file__).resolve().parents[2]
 MESHTUI = str(Path(sys.executable).parent / "meshtui")
 # Kinds that live in meshtui only, never in a Kubernetes cluster: no CRD on purpose.
 MESHTUI_ONLY = {"Cluster": "the federation's members are meshtui's own list (the controller's state)",
-                "Workload": "runs bundled sample apps in embedded clusters only"}  # fmt: skip
+                "Workload": "runs bundled sample apps in embedded clusters only",
+                "ExternalService": "routes of embedded clusters' proxies only (docs/real-clusters.md, Limits)"}  # fmt: skip
 # Invalid input a schema cannot see (meshtui refuses it in `meshtui apply`; in a cluster it is
 # accepted by the API server and reported by meshtui instead).
 NOT_A_SCHEMA_MATTER = {
