@@ -6,16 +6,18 @@ bounded buffers on the app (cache, golden, checks); each view redraws from them 
 tick. Nothing here is process-global, so one process may run many apps (one per SSH session)."""
 from __future__ import annotations
 
-from functools import partial
-
+import gc
 import os
 import time
+from functools import partial
 from typing import Any, Callable
 
 from textual import events
 from textual.app import App
 from textual.binding import Binding
 from textual.driver import Driver
+from textual.keys import _character_to_key  # the terminal driver's own mapping
+from textual.widgets import Input, TextArea
 
 from controller.errors import MeshError
 from controller.interface import CheckResult, Controller
@@ -47,6 +49,21 @@ CHECKS_INTERVAL = 5.0
 THEME_SCAN_INTERVAL = 2.0
 
 
+_heap_frozen = False
+
+
+def freeze_heap_once() -> None:
+    """Move every object alive once the first view has its data (the controller's state, the
+    resource cache, the app) out of the cyclic garbage collector's reach, once per process: a full
+    collection walks them all, and over a 100,000-service federation that stalls the event loop
+    (keys, frames) for hundreds of milliseconds every few seconds. They are still freed when no
+    longer referenced; only cycles among them are not collected, a bounded, one-off cost."""
+    global _heap_frozen
+    if not _heap_frozen:
+        _heap_frozen = True
+        gc.freeze()
+
+
 class MeshApp(App[None]):
     TITLE = "meshtui"
     CSS_PATH = str(TCSS_PATH)
@@ -57,12 +74,16 @@ class MeshApp(App[None]):
     }
     DEFAULT_MODE = "overview"
     COMMANDS = App.COMMANDS | {ViewCommands, KindCommands, ResourceCommands}
+    # Priority bindings act as the app reads the key, before the keys read with it reach the focused
+    # widget: the rest of a pasted `:svc<enter>` then lands in the command line. check_action hands
+    # these keys to text fields and dialogs.
     BINDINGS = [
-        Binding("colon", "command_mode", "Command", key_display=":"),
-        Binding("slash", "filter_mode", "Filter", key_display="/"),
-        Binding("question_mark", "help", "Help", key_display="?"),
-        *(Binding(str(i), f"open_view('{name}')", label, show=False) for i, (name, label) in enumerate(VIEWS, 1)),
+        Binding("colon", "command_mode", "Command", key_display=":", priority=True),
+        Binding("slash", "filter_mode", "Filter", key_display="/", priority=True),
+        Binding("question_mark", "help", "Help", key_display="?", priority=True),
+        *(Binding(str(i), f"open_view('{name}')", label, show=False, priority=True) for i, (name, label) in enumerate(VIEWS, 1)),
     ]
+    VIEW_KEY_ACTIONS = frozenset({"command_mode", "filter_mode", "help", "open_view"})
 
     def __init__(self, controller: Controller, *, read_only: bool = False, user: str = "",
                  driver_class: type[Driver] | None = None) -> None:
@@ -115,6 +136,8 @@ class MeshApp(App[None]):
         self.checks_version += 1
 
     def set_connection_state(self, state: str) -> None:
+        if state == "live":
+            freeze_heap_once()
         if state != self.connection_state:
             self.connection_state = state
             if isinstance(self.screen, MeshScreen):
@@ -158,6 +181,11 @@ class MeshApp(App[None]):
         return names
 
     # navigation ----------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in self.VIEW_KEY_ACTIONS:
+            return isinstance(self.screen, MeshScreen) and not isinstance(self.focused, (Input, TextArea))
+        return True
+
     async def action_open_view(self, view: str) -> None:
         await self.open_view(view)
 
@@ -188,6 +216,31 @@ class MeshApp(App[None]):
                 self.screen.set_cluster(cmd.cluster)
         else:
             await self.open_view(cmd.view, cmd.kind, cmd.cluster)
+
+    async def on_event(self, event: events.Event) -> None:
+        # The command line's keys are handled here, as each is read, not queued for its input
+        # widget: a line typed in one burst (a paste, `tmux send-keys ':svc' Enter '/api' Enter`)
+        # then ends, runs its command and hands the next keys to the new view, in order.
+        if isinstance(event, events.Key) and not event.is_forwarded and isinstance(self.screen, MeshScreen):
+            screen = self.screen
+            bar = screen.command_bar
+            if bar.display and self.focused is bar.input:
+                if event.key == "enter":
+                    await screen.command_entered()
+                    return
+                if event.key == "escape":
+                    screen.command_cancelled()
+                    return
+                if await bar.edit(event):
+                    return
+        elif isinstance(event, events.Paste) and isinstance(self.screen, MeshScreen) \
+                and not isinstance(self.focused, (Input, TextArea)) and event.text[:1] in (":", "/"):
+            # A pasted command or filter line (bracketed paste) is typed, key by key.
+            for ch in event.text.replace("\r\n", "\n"):
+                key = "enter" if ch in "\r\n" else _character_to_key(ch)
+                self.post_message(events.Key(key, None if key == "enter" else ch))
+            return
+        await super().on_event(event)
 
     def action_command_mode(self) -> None:
         if isinstance(self.screen, MeshScreen):

@@ -2,6 +2,10 @@
 tick, golden metrics reach the tables, production clusters stand out."""
 from __future__ import annotations
 
+import time
+
+from textual.widgets import Input
+
 from controller.embedded import EmbeddedController
 from meshtui.tui.app import MeshApp
 from meshtui.tui.screens.service_detail import ServiceDetailScreen
@@ -136,3 +140,19 @@ async def test_production_cluster_rows_stand_out(controller):
             assert cell_styles == expected, key
         app.theme = "meshtui-light"  # the accent follows the theme, redrawn on the next tick
         await wait_for(pilot, lambda: str(table.get_row("cluster-1/httpbin/httpbin")[0].style) == "bold #bc4c00", what="restyled")
+
+
+async def test_resource_ages_follow_the_clock(controller):
+    now = {"t": time.time()}
+    app = MeshApp(controller)
+    app.clock = lambda: now["t"]
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.cache.synced, what="watch synced")
+        await pilot.press("colon")
+        app.screen.query_one("#command-input", Input).value = "raw svc"
+        await pilot.press("enter")
+        before = await wait_rows(pilot, lambda rows: len(rows) == 4)
+        assert all(r[-1].endswith("s") for r in before)  # created seconds ago
+        now["t"] += 3 * 3600
+        after = await wait_rows(pilot, lambda rows: all(r[-1] == "3h" for r in rows))
+        assert [r[:-1] for r in after] == [r[:-1] for r in before]

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import pytest
+from rich.text import Text
 from textual.app import App, ComposeResult
+from textual.widgets import DataTable
 
 from meshtui.tui.live.traffic import TapBuffer, TopTable
 from meshtui.tui.logic import fmt
@@ -158,6 +160,72 @@ async def test_live_table_updates_cells_in_place_and_orders_rows():
         assert table.selected_key() == "c"  # the cursor stays on its row when rows are inserted above
         table.sync([Row("b", ("b", "0"))])
         assert [k.value for k in table.rows] == ["b"]
+
+
+async def test_live_table_recomputes_live_cells_of_rows_in_view_only():
+    app = TableApp()
+    async with app.run_test(size=(40, 12)) as pilot:
+        table = app.query_one(LiveTable)
+        table.set_columns([Col("name", "NAME"), Col("n", "N", right=True)])
+        poll = {"n": 1}
+        asked: list[str] = []
+
+        def live(key: str) -> tuple[str, ...]:
+            asked.append(key)
+            return (f"{key}:{poll['n']}",)
+
+        keys = [f"r{i:03d}" for i in range(300)]
+        table.sync([Row(k, (k,)) for k in keys], live=live)
+        await pilot.pause()
+        assert str(table.get_row("r299")[1]) == "r299:1"  # new rows get their live cells at once
+        assert len(asked) == 300
+
+        asked.clear()
+        poll["n"] = 2
+        table.refresh_live()  # a metrics poll: only rows in view (and a margin) are recomputed
+        assert 0 < len(asked) < 60 and "r299" not in asked
+        assert str(table.get_row("r000")[1]) == "r000:2" and str(table.get_row("r299")[1]) == "r299:1"
+
+        table.sync([Row(k, (k,)) for k in keys], live=live)  # same rows: live cells are kept, not recomputed
+        assert str(table.get_row("r000")[1]) == "r000:2"
+
+        table.scroll_end(animate=False)
+        await pilot.pause()
+        assert str(table.get_row("r299")[1]) == "r299:2"  # brought up to date when scrolled into view
+        assert str(table.get_row("r150")[1]) == "r150:1"  # never in view: never recomputed
+
+
+async def test_live_table_draws_cells_as_datatable_does():
+    """LiveTable draws its one-segment cells itself; the screen must match DataTable's own drawing."""
+    class Both(App):
+        def compose(self) -> ComposeResult:
+            yield LiveTable(id="live")
+            yield DataTable(id="plain", cursor_type="row")
+
+    app = Both()
+    async with app.run_test(size=(60, 20)) as pilot:
+        live, plain = app.query_one("#live", LiveTable), app.query_one("#plain", DataTable)
+        cols = [Col("name", "NAME"), Col("n", "COUNT", right=True), Col("s", "STATE")]
+        live.set_columns(cols)
+        for c in cols:
+            plain.add_column(Text(c.label, justify="right" if c.right else "left"), key=c.key)
+        data = [("alpha", "1", "ok"), ("a-much-longer-name", "12345", "failed"), ("b", "7", "ok")]
+        live.sync([Row(d[0], d, accent=d[2] == "failed") for d in data], "bold red")
+        for d in data:
+            style = "bold red" if d[2] == "failed" else ""
+            plain.add_row(*(Text(v, style=style, justify="right" if c.right else "left") for v, c in zip(d, cols)), key=d[0])
+        live.move_cursor(row=1)
+        plain.move_cursor(row=1)
+        app.set_focus(None)
+        await pilot.pause()
+        for table in (live, plain):
+            table.styles.height = 5
+        await pilot.pause()
+        def drawn(table: DataTable) -> list[list[tuple[str, str]]]:
+            return [[(seg.text, str(seg.style)) for seg in table.render_line(y).simplify()] for y in range(4)]
+
+        assert drawn(live) == drawn(plain)
+        assert drawn(live)[2][1] == ("a-much-longer-name", "bold #e0e0e0 on #153854")  # the accent (bold) under the cursor
 
 
 def test_gateway_state_from_links_or_cluster_status():

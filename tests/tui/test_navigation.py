@@ -1,6 +1,8 @@
 """k9s habits: `:` command mode (kinds, aliases, @cluster), `/` filters, `?` help, d/y/e."""
 from __future__ import annotations
 
+from textual import events
+from textual.keys import _character_to_key
 from textual.widgets import Input, TextArea
 
 from meshtui.tui.app import MeshApp
@@ -178,3 +180,35 @@ async def test_mouse_and_command_palette(controller):
         await pilot.pause(0.5)
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, TopologyScreen), what="topology from the palette")
+
+
+def burst(app: MeshApp, text: str) -> None:
+    """Post every key of `text` ("\\r" is enter, "\\x7f" backspace) to the app at once, as a terminal
+    delivers `tmux send-keys ':svc' Enter` in one read: no key waits for the previous one's effect."""
+    special = {"\r": "enter", "\x7f": "backspace"}
+    for ch in text:
+        app.post_message(events.Key(special[ch], None) if ch in special else events.Key(_character_to_key(ch), ch))
+
+
+async def test_keys_in_one_burst_reach_the_command_line(controller):
+    app = MeshApp(controller)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.cache.synced, what="watch synced")
+        burst(app, ":svc\r")
+        await wait_for(pilot, lambda: isinstance(app.screen, ServicesScreen), what="the Services view")
+        assert not app.screen.query_one("#command-bar").display
+        await wait_for(pilot, lambda: isinstance(app.screen.focused, LiveTable), what="the table focused")
+
+        # keys after enter go to the view the command opened, and a typo is corrected in order
+        burst(app, ":gtq\x7fp @cluster-2\r/http\r")
+        await wait_for(pilot, lambda: isinstance(app.screen, PoliciesScreen) and app.screen.row_filter.text == "http",
+                       what="the Policies view, filtered")
+        assert app.screen.cluster == "cluster-2"
+        assert not app.screen.query_one("#command-bar").display and isinstance(app.screen.focused, LiveTable)
+
+        app.post_message(events.Paste(":svc @cluster-1\n"))  # a bracketed paste of a command line
+        await wait_for(pilot, lambda: isinstance(app.screen, ServicesScreen) and app.screen.cluster == "cluster-1",
+                       what="the pasted command")
+
+        burst(app, ":q\r")
+        await wait_for(pilot, lambda: app.return_code == 0, what="the app to quit")

@@ -93,10 +93,15 @@ def resource_columns(kind: str, all_clusters: bool) -> list[str]:
     return lead + ["NAME"] + [label for label, _ in KIND_COLUMNS.get(kind, [])] + ["AGE"]
 
 
-def resource_cells(obj: Obj, all_clusters: bool, now: float) -> tuple[str, ...]:
+def resource_cells(obj: Obj, all_clusters: bool) -> tuple[str, ...]:
+    """The cells of every column but the last, AGE (see age_cell)."""
     md = obj["metadata"]
     namespaced = BY_NAME[obj["kind"]].namespaced
     lead = ([md.get("cluster", "")] if all_clusters and namespaced else []) + ([md.get("namespace", "")] if namespaced else [])
-    created = fmt.iso_epoch(md.get("creationTimestamp", ""))
     extra = [extract(obj) for _, extract in KIND_COLUMNS.get(obj["kind"], [])]
-    return tuple(lead + [md["name"]] + extra + [fmt.age(now - created) if created else "-"])
+    return tuple(lead + [md["name"]] + extra)
+
+
+def age_cell(obj: Obj, now: float) -> str:
+    created = fmt.iso_epoch(obj["metadata"].get("creationTimestamp", ""))
+    return fmt.age(now - created) if created else "-"

@@ -98,30 +98,42 @@ class MeshScreen(Screen):
             self.notify(self.row_filter.error, severity="warning", timeout=3)
         self.redraw()
 
+    @property
+    def command_bar(self) -> CommandBar:
+        return self.query_one(CommandBar)
+
     def open_command_bar(self, mode: str) -> None:
-        self.query_one(CommandBar).open(mode, self.row_filter.text if mode == "filter" else "")
+        self.command_bar.open(mode, self.row_filter.text if mode == "filter" else "")
 
-    @on(CommandBar.Submitted)
-    async def _command_submitted(self, event: CommandBar.Submitted) -> None:
-        if isinstance(event, CommandBar.Changed):
-            if event.mode == "filter":
-                self.set_filter(event.value)
-            return
-        if event.mode == "command":
-            await self.app.run_command(event.value)
-        else:
-            self.set_filter(event.value)
-
-    @on(CommandBar.Closed)
-    def _command_closed(self, event: CommandBar.Closed) -> None:
-        if event.mode == "filter" and event.cancelled:
-            self.set_filter("")
+    async def command_entered(self) -> None:
+        bar = self.command_bar
+        bar.close()
         self.focus_main()
+        # Let the input's completion lookups for what was just typed finish: `:q` typed in one
+        # burst would otherwise exit with them never started.
+        lookups = [w for w in self.app.workers if w.node is bar.input]
+        if lookups:
+            await self.app.workers.wait_for_complete(lookups)
+        if bar.mode == "command":
+            await self.app.run_command(bar.input.value)
+        else:
+            self.set_filter(bar.input.value)
+
+    def command_cancelled(self) -> None:
+        self.command_bar.close()
+        self.focus_main()
+        if self.command_bar.mode == "filter":
+            self.set_filter("")
+
+    @on(CommandBar.Changed)
+    def _command_changed(self, event: CommandBar.Changed) -> None:
+        if event.mode == "filter":
+            self.set_filter(event.value)
 
     def focus_main(self) -> None:
         main = self.query("#main")
         if main:
-            main.first().focus()
+            self.set_focus(main.first())  # at once, like CommandBar.open: keys already read follow it
 
     def action_back(self) -> None:
         if self.row_filter.active:
@@ -150,6 +162,10 @@ class TableScreen(MeshScreen):
     """A view whose main widget is a table of resources (`self.objects` maps its rows to them)."""
 
     WRITE_ACTIONS = frozenset({"edit", "delete"})
+    # Trailing columns that change on their own clock (metrics every poll, ages): not matched by
+    # the `/` filter, and when only they changed, recomputed for the rows in view only
+    # (LiveTable.refresh_live); the rest catch up as they scroll into view.
+    LIVE_COLUMNS: ClassVar[int] = 0
     BINDINGS = [
         Binding("d", "describe", "Describe"),
         Binding("y", "yaml", "YAML"),
@@ -160,6 +176,7 @@ class TableScreen(MeshScreen):
     def __init__(self) -> None:
         super().__init__()
         self.objects: dict[str, Obj] = {}  # row key -> the resource behind the row
+        self._rows_drawn: tuple | None = None
 
     def body(self) -> ComposeResult:
         yield LiveTable(id="main")
@@ -169,16 +186,34 @@ class TableScreen(MeshScreen):
         return self.query_one("#main", LiveTable)
 
     def build(self) -> tuple[list[Col], list[Row]]:
-        """Columns and every row (before the `/` filter); fills self.objects."""
+        """Columns and every row (before the `/` filter); fills self.objects. A row's cells are
+        followed by LIVE_COLUMNS more, `live_cells(row key)`."""
         raise NotImplementedError
 
+    def live_cells(self, key: str) -> tuple[str, ...]:
+        """The cells of the live columns of a row."""
+        return ()
+
+    def live_version(self) -> tuple:
+        """What the live columns are drawn from: when only this changed, the other cells stand."""
+        return ()
+
+    def _version(self) -> tuple:
+        return (super()._version(), self.live_version())
+
     def draw(self) -> None:
+        rows_version = super()._version()
+        if self.LIVE_COLUMNS and rows_version == self._rows_drawn:
+            with self.app.batch_update():
+                self.table.refresh_live()
+            return
+        self._rows_drawn = rows_version
         self.objects = {}
         cols, rows = self.build()
         rows = [r for r in rows if self.row_filter.matches(r.cells)]
         with self.app.batch_update():
             self.table.set_columns(cols)
-            self.table.sync(rows, self.app.accent_style)
+            self.table.sync(rows, self.app.accent_style, self.live_cells if self.LIVE_COLUMNS else None)
 
     def selected_object(self) -> Obj | None:
         key = self.table.selected_key()

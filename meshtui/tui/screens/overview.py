@@ -9,6 +9,7 @@ from textual.widgets import DataTable, Label, Sparkline, Static
 
 from ..logic import fmt
 from ..logic.clusters import gateway_state, key_of_cluster
+from ..widgets.chrome import set_content
 from ..widgets.tables import Col, LiveTable, Row
 from .base import TableScreen
 
@@ -63,7 +64,7 @@ class OverviewScreen(TableScreen):
     def draw_trends(self) -> None:
         name = self.table.selected_key()
         golden = self.app.golden
-        self.query_one("#trend-title", Label).update(f"requests/s of {name}" if name else "requests/s")
+        set_content(self.query_one("#trend-title", Label), f"requests/s of {name}" if name else "requests/s")
         self.query_one("#rps-trend", Sparkline).data = list(golden.rps_history.get(name, ())) if name else []
         self.query_one("#sr-trend", Sparkline).data = list(golden.sr_history.get(name, ())) if name else []
 
@@ -80,7 +81,7 @@ class OverviewScreen(TableScreen):
             lines.append(f"{mark} {c.name}: {c.message}" + (f"\n    hint: {c.hint}" if c.hint else ""))
         if not bad and app.checks:
             lines.append(f"✔ all {len(app.checks)} checks pass")
-        self.query_one("#warnings", Static).update(Text("\n".join(lines)))
+        set_content(self.query_one("#warnings", Static), Text("\n".join(lines)), fixed_size=True)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self.draw_trends()

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from controller.model import BY_NAME
 
-from ..logic.resources import resource_cells, resource_columns
+from ..logic.resources import age_cell, resource_cells, resource_columns
 from ..widgets.tables import Col, Row
 from .base import TableScreen
 
 
 class ResourcesScreen(TableScreen):
     VIEW = "resources"
+    LIVE_COLUMNS = 1  # AGE
 
     def __init__(self) -> None:
         super().__init__()
@@ -29,7 +30,6 @@ class ResourcesScreen(TableScreen):
         every = self.cluster is None
         labels = resource_columns(self.kind, every)
         cols = [Col(label.lower(), label, label == "AGE") for label in labels]
-        now = self.app.clock()
         production = self.app.production()
         rows = []
         for obj in self.app.cache.list(self.kind, self.cluster if BY_NAME[self.kind].namespaced else None):
@@ -37,8 +37,15 @@ class ResourcesScreen(TableScreen):
             key = "/".join((md.get("cluster", ""), md.get("namespace", ""), md["name"]))
             self.objects[key] = obj
             owner = md.get("cluster") or (md["name"] if self.kind == "Cluster" else "")
-            rows.append(Row(key, resource_cells(obj, every, now), accent=owner in production))
+            rows.append(Row(key, resource_cells(obj, every), accent=owner in production))
         return cols, rows
 
     def data_version(self) -> tuple:
-        return (*super().data_version(), self.kind, int(self.app.clock()) // 10)
+        return (*super().data_version(), self.kind)
+
+    def live_version(self) -> tuple:
+        return (int(self.app.clock()) // 10,)  # ages move every 10 s
+
+    def live_cells(self, key: str) -> tuple[str, ...]:
+        obj = self.objects.get(key)
+        return (age_cell(obj, self.app.clock()) if obj else "-",)

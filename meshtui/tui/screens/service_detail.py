@@ -15,6 +15,7 @@ from ..logic import fmt
 from ..logic.clusters import gateway_state, names_by_key
 from ..logic.services import import_sources, importers_index, local_backends, remote_backends
 from ..logic.traffic import TAP_COLUMNS, failed, tap_cells
+from ..widgets.chrome import set_content
 from ..widgets.tables import Col, LiveTable, Row
 from .base import MeshScreen
 
@@ -94,8 +95,8 @@ class ServiceDetailScreen(MeshScreen):
                 for b in backends], accent)
 
             records = self.buffer.latest(LIVE_ROWS)
-            self.query_one("#live-title", Label).update(
-                f"LIVE REQUESTS — {len(records)} shown, {self.buffer.events} events, tap {self.tap_state}")
+            set_content(self.query_one("#live-title", Label),
+                        f"LIVE REQUESTS — {len(records)} shown, {self.buffer.events} events, tap {self.tap_state}", fixed_size=True)
             live = self.query_one("#main", LiveTable)
             live.set_columns([Col(c.lower(), c) for c in TAP_COLUMNS])
             rows_live = [Row(r.id, tap_cells(r), failed(r)) for r in records]

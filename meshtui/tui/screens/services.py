@@ -18,6 +18,7 @@ NO_METRICS = ("-",) * 5
 
 class ServicesScreen(TableScreen):
     VIEW = "services"
+    LIVE_COLUMNS = len(NO_METRICS)
     BINDINGS = [
         Binding("p", "policy", "Policy"),
     ]
@@ -29,8 +30,12 @@ class ServicesScreen(TableScreen):
         super().__init__()
         self._resource_cells: tuple[tuple, list[tuple[str, tuple[str, ...], bool]], dict] = ((), [], {})
 
-    def data_version(self) -> tuple:
-        return (*super().data_version(), self.app.golden.generation)
+    def live_version(self) -> tuple:
+        return (self.app.golden.generation,)
+
+    def live_cells(self, key: str) -> tuple[str, ...]:
+        g = self.app.golden.services.get(tuple(key.split("/", 2)))  # type: ignore[arg-type]
+        return (fmt.pct(g.success_rate), fmt.rps(g.rps), fmt.ms(g.p50_ms), fmt.ms(g.p95_ms), fmt.ms(g.p99_ms)) if g else NO_METRICS
 
     def resource_cells(self) -> tuple[list[tuple[str, tuple[str, ...], bool]], dict]:
         """(row key, the cells that come from resources, accent) per service, and the objects behind
@@ -63,13 +68,7 @@ class ServicesScreen(TableScreen):
             Col("imported", "IMPORTED FROM"), Col("policy", "POLICY"), Col("sr", "SUCCESS", True), Col("rps", "RPS", True),
             Col("p50", "P50", True), Col("p95", "P95", True), Col("p99", "P99", True)]
         parts, self.objects = self.resource_cells()
-        golden = self.app.golden.services
-        rows = []
-        for key, cells, accent in parts:
-            g = golden.get(tuple(key.split("/", 2)))
-            metrics = (fmt.pct(g.success_rate), fmt.rps(g.rps), fmt.ms(g.p50_ms), fmt.ms(g.p95_ms), fmt.ms(g.p99_ms)) if g else NO_METRICS
-            rows.append(Row(key, cells + metrics, accent))
-        return cols, rows
+        return cols, [Row(key, cells, accent) for key, cells, accent in parts]
 
     def _selected(self) -> tuple[str, str, str] | None:
         key = self.table.selected_key()

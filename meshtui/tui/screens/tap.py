@@ -17,6 +17,7 @@ from proxy.events import TapFilter
 from ..live.streams import follow_tap
 from ..live.traffic import TapBuffer
 from ..logic.traffic import TAP_COLUMNS, failed, tap_cells, tap_detail
+from ..widgets.chrome import set_content
 from ..widgets.tables import Col, LiveTable, Row
 from .base import MeshScreen
 
@@ -125,13 +126,14 @@ class TapScreen(MeshScreen):
                 self.sync_rows(STREAMING_ROWS)
             self.draw_detail()
             state = "⏸ paused (space resumes)" if self.paused else f"● {self.tap_state}"
-            self.query_one("#tap-status", Static).update(Text(
-                f"{state} · {self.buffer.events} events · {len(self.buffer.records)} requests kept · {self.buffer.dropped} dropped"))
+            set_content(self.query_one("#tap-status", Static), Text(
+                f"{state} · {self.buffer.events} events · {len(self.buffer.records)} requests kept · {self.buffer.dropped} dropped"),
+                fixed_size=True)
 
     def draw_detail(self) -> None:
         key = self.query_one("#main", LiveTable).selected_key()
         rec = self.buffer.by_id.get(key) if key else None
-        self.query_one("#tap-detail", Static).update(Text(tap_detail(rec) if rec else "no request selected"))
+        set_content(self.query_one("#tap-detail", Static), Text(tap_detail(rec) if rec else "no request selected"), fixed_size=True)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self.draw_detail()

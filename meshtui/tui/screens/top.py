@@ -14,6 +14,7 @@ from proxy.events import TapFilter
 from ..live.streams import follow_tap
 from ..live.traffic import TopTable
 from ..logic.traffic import TOP_COLUMNS, top_cells
+from ..widgets.chrome import set_content
 from ..widgets.tables import Col, LiveTable, Row
 from .base import MeshScreen
 
@@ -69,4 +70,5 @@ class TopScreen(MeshScreen):
         with self.app.batch_update():
             table.set_columns([Col(c.lower(), c, c in ("COUNT", "BEST", "WORST", "LAST", "SUCCESS")) for c in TOP_COLUMNS])
             table.sync([r for r in rows if self.row_filter.matches(r.cells)], self.app.accent_style)
-        self.query_one("#top-status", Static).update(Text(f"● {self.tap_state} · {len(self.top.stats)} routes seen · busiest {SHOWN} shown"))
+        set_content(self.query_one("#top-status", Static),
+                    Text(f"● {self.tap_state} · {len(self.top.stats)} routes seen · busiest {SHOWN} shown"), fixed_size=True)

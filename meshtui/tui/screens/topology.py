@@ -6,6 +6,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from ..logic.topology import federation_edges, render_topology
+from ..widgets.chrome import set_content
 from .base import MeshScreen
 
 
@@ -27,4 +28,4 @@ class TopologyScreen(MeshScreen):
                  and self.row_filter.matches((e.src, e.dst, e.service, e.namespace))]
         theme = app.current_theme
         text = render_topology(clusters, edges, app.production(), accent=app.accent_style, bad=f"bold {theme.error or 'red'}")
-        self.query_one("#topology", Static).update(text)
+        set_content(self.query_one("#topology", Static), text)

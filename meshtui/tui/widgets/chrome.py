@@ -2,14 +2,14 @@
 click), the key bar, and the k9s command line (`:` commands, `/` filters)."""
 from __future__ import annotations
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.content import Content
 from textual.message import Message
 from textual.suggester import SuggestFromList
 from textual.widgets import Input, Label, Static
+from rich.text import Text
 
 from ..logic.commands import suggestions
 
@@ -17,6 +17,14 @@ VIEWS: tuple[tuple[str, str], ...] = (
     ("overview", "Overview"), ("services", "Services"), ("exports", "Exports"), ("policies", "Policies"),
     ("tap", "Tap"), ("top", "Top"), ("topology", "Topology"), ("checks", "Checks"), ("events", "Events"),
 )
+
+
+def set_content(widget: Static, content: str | Text, *, fixed_size: bool = False) -> None:
+    """Give `widget` new content only when it differs from what it shows. `fixed_size`: the
+    stylesheet fixes the widget's size, so the layout pass (which repaints every widget of the
+    screen) is skipped."""
+    if widget.content != content:
+        widget.update(content, layout=not fixed_size)
 
 
 class MeshHeader(Static):
@@ -60,26 +68,22 @@ class KeyBar(Static):
             style = "b $accent" if active.enabled else "dim"
             parts.append(f"[@click=app.simulate_key('{key}')][{style}]{self.app.get_key_display(binding)}[/] {binding.description}[/]")
         parts.append("[@click=app.command_palette][b $accent]^p[/] palette[/]")
-        self.update(Content.from_markup("  ".join(parts)))
+        markup = "  ".join(parts)
+        if markup != getattr(self, "_markup", None):  # the signal fires on every focus change
+            self._markup = markup
+            self.update(Content.from_markup(markup))
 
 
 class CommandBar(Horizontal):
-    """Hidden until `:` or `/`; posts Submitted, Changed (live filtering) and Closed."""
+    """Hidden until `:` or `/`. While it is open the app hands it each key as it reads it (see
+    MeshApp.on_event) rather than through the input's own message queue, so keys read together,
+    as in a paste or `tmux send-keys ':svc' Enter '/api' Enter`, act in order. Posts Changed as
+    the text changes (live filtering)."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel", show=False)]
-
-    class Submitted(Message):
+    class Changed(Message):
         def __init__(self, mode: str, value: str) -> None:
             super().__init__()
             self.mode, self.value = mode, value
-
-    class Changed(Submitted):
-        pass
-
-    class Closed(Message):
-        def __init__(self, mode: str, cancelled: bool) -> None:
-            super().__init__()
-            self.mode, self.cancelled = mode, cancelled
 
     def __init__(self) -> None:
         super().__init__(id="command-bar")
@@ -89,27 +93,37 @@ class CommandBar(Horizontal):
         yield Label(":", id="command-prompt")
         yield Input(id="command-input", suggester=SuggestFromList(suggestions(), case_sensitive=False))
 
+    @property
+    def input(self) -> Input:
+        return self.query_one(Input)
+
     def open(self, mode: str, value: str = "") -> None:
         self.mode = mode
         self.query_one(Label).update(":" if mode == "command" else "/")
-        inp = self.query_one(Input)
+        inp = self.input
         inp.placeholder = "kind or view [@cluster]  (svc, gtp @cluster-2, tap, q)" if mode == "command" else "regex; !regex inverts"
         inp.value = value
         self.display = True
-        inp.focus()
+        # Synchronously, not Widget.focus() (which queues the change behind keys already read).
+        self.screen.set_focus(inp)
 
-    def _close(self, cancelled: bool) -> None:
+    def close(self) -> None:
         self.display = False
-        self.post_message(self.Closed(self.mode, cancelled))
 
-    def action_cancel(self) -> None:
-        self._close(cancelled=True)
-
-    @on(Input.Submitted, "#command-input")
-    def _submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self.post_message(self.Submitted(self.mode, event.value))
-        self._close(cancelled=False)
+    async def edit(self, event: events.Key) -> bool:
+        """Apply a typed character or one of the input's editing keys now; False for other keys."""
+        inp = self.input
+        if event.is_printable and event.character:
+            if inp.selection.is_empty:
+                inp.insert_text_at_cursor(event.character)
+            else:
+                inp.replace(event.character, *inp.selection)
+            return True
+        active = self.screen.active_bindings.get(event.key)
+        if active is None or active.node is not inp or active.binding.action == "submit":
+            return False
+        await inp.run_action(active.binding.action)
+        return True
 
     @on(Input.Changed, "#command-input")
     def _changed(self, event: Input.Changed) -> None:
