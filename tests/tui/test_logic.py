@@ -1,7 +1,10 @@
 """The TUI's pure logic: shares, validation, commands, filters, bounded buffers, diff-updates."""
 from __future__ import annotations
 
+import re
+
 import pytest
+from hypothesis import given, strategies as st
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.widgets import DataTable
@@ -101,6 +104,21 @@ def _events(n: int, kind: str = "response_end", **kw) -> list[TapEvent]:
                      method="GET", path=f"/{i % 4}", **kw) for i in range(n)]
 
 
+_CELL_TEXT = st.text(alphabet="abAB-1 $^", max_size=6)
+_PATTERN_PARTS = st.sampled_from(["a", "B", "-", "1", " ", "^", "$", ".", "\\s", "\\b", "[^a]", "a|b", "(?=b)", "(?<=a)",
+                                  "\\n", "$^", "a$", "^b"])
+
+
+@given(cells=st.lists(_CELL_TEXT, max_size=4).map(tuple), parts=st.lists(_PATTERN_PARTS, min_size=1, max_size=4),
+       invert=st.booleans())
+def test_row_filter_matches_as_a_search_in_each_cell(cells, parts, invert):
+    """Searching the joined cells first (to rule rows out at once) never changes the answer."""
+    body = "".join(parts)
+    flt = RowFilter.compile(("!" if invert else "") + body)
+    expected = any(re.search(flt.pattern.pattern, c, re.IGNORECASE) for c in cells) != invert
+    assert flt.matches(cells) == expected
+
+
 def test_tap_buffer_merges_events_and_stays_bounded():
     buf = TapBuffer(capacity=100, open_cap=10)
     buf.add(TapEvent("a", "request_init", "outbound", "c2", method="GET", path="/x"))
@@ -193,6 +211,38 @@ async def test_live_table_recomputes_live_cells_of_rows_in_view_only():
         await pilot.pause()
         assert str(table.get_row("r299")[1]) == "r299:2"  # brought up to date when scrolled into view
         assert str(table.get_row("r150")[1]) == "r150:1"  # never in view: never recomputed
+
+
+async def test_live_table_removes_many_rows_at_once_and_keeps_the_others():
+    app = TableApp()
+    async with app.run_test(size=(40, 12)) as pilot:
+        table = app.query_one(LiveTable)
+        table.set_columns([Col("name", "NAME")])
+        table.sync([Row(f"r{i:03d}", (f"r{i:03d}",)) for i in range(300)])
+        kept = {k.value: k for k in table.rows if k.value.endswith("7")}
+        table.move_cursor(row=table.get_row_index("r157"))
+        table.sync([Row(k, (k,)) for k in kept])  # 270 of 300 rows go
+        await pilot.pause()
+        assert [str(table.get_row_at(i)[0]) for i in range(table.row_count)] == list(kept)
+        assert all(table.rows[kept[k]] for k in kept) and table.selected_key() == "r157"
+        assert table.virtual_size.height == len(kept) + 1  # the header line and one line per row
+
+
+async def test_following_table_shows_the_newest_rows_in_the_frame_after_the_update():
+    """A rotating window of rows (Tap): the view is at the bottom as soon as rows are synced,
+    not one frame later (that frame would show the rows at the top first)."""
+    app = TableApp()
+    async with app.run_test(size=(40, 12)) as pilot:
+        table = app.query_one(LiveTable)
+        table.follow = True
+        table.set_columns([Col("id", "ID")])
+        table.styles.height = 10  # as the app's stylesheet sizes its tables
+        await pilot.pause()
+        for start in (0, 30, 60):
+            table.sync([Row(f"q{i}", (f"q{i}",)) for i in range(start, start + 30)])
+            assert table.selected_key() == f"q{start + 29}"
+            assert table.max_scroll_y > 0 and table.scroll_y == table.max_scroll_y
+            await pilot.pause()
 
 
 async def test_live_table_draws_cells_as_datatable_does():

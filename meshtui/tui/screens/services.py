@@ -28,7 +28,7 @@ class ServicesScreen(TableScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self._resource_cells: tuple[tuple, list[tuple[str, tuple[str, ...], bool]], dict] = ((), [], {})
+        self._resource_cells: tuple[tuple, list[Row], dict] = ((), [], {})
 
     def live_version(self) -> tuple:
         return (self.app.golden.generation,)
@@ -37,9 +37,9 @@ class ServicesScreen(TableScreen):
         g = self.app.golden.services.get(tuple(key.split("/", 2)))  # type: ignore[arg-type]
         return (fmt.pct(g.success_rate), fmt.rps(g.rps), fmt.ms(g.p50_ms), fmt.ms(g.p95_ms), fmt.ms(g.p99_ms)) if g else NO_METRICS
 
-    def resource_cells(self) -> tuple[list[tuple[str, tuple[str, ...], bool]], dict]:
-        """(row key, the cells that come from resources, accent) per service, and the objects behind
-        the rows; recomputed only when resources change, not on every metrics poll."""
+    def resource_cells(self) -> tuple[list[Row], dict]:
+        """A row of the cells that come from resources per service, and the objects behind the
+        rows; recomputed only when resources change, not on every metrics poll or `/` keystroke."""
         app = self.app
         stamp = (app.cache.generation, self.cluster)
         if self._resource_cells[0] != stamp:
@@ -57,7 +57,7 @@ class ServicesScreen(TableScreen):
                 cells = ([v.cluster] if every else []) + [
                     v.namespace, v.name, f"{v.ready}/{v.total}" if v.local else "-", exported,
                     ",".join(v.imported_from) or "-", v.policy or "-"]
-                parts.append((key, tuple(cells), v.cluster in production))
+                parts.append(Row(key, tuple(cells), v.cluster in production))
             self._resource_cells = (stamp, parts, objects)
         return self._resource_cells[1], self._resource_cells[2]
 
@@ -67,8 +67,8 @@ class ServicesScreen(TableScreen):
             Col("ns", "NAMESPACE"), Col("name", "NAME"), Col("meshed", "MESHED", True), Col("exported", "EXPORTED"),
             Col("imported", "IMPORTED FROM"), Col("policy", "POLICY"), Col("sr", "SUCCESS", True), Col("rps", "RPS", True),
             Col("p50", "P50", True), Col("p95", "P95", True), Col("p99", "P99", True)]
-        parts, self.objects = self.resource_cells()
-        return cols, [Row(key, cells, accent) for key, cells, accent in parts]
+        rows, self.objects = self.resource_cells()
+        return cols, list(rows)
 
     def _selected(self) -> tuple[str, str, str] | None:
         key = self.table.selected_key()

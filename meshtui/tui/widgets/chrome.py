@@ -46,8 +46,10 @@ class MeshHeader(Static):
         values = dict(title=title, context=context, user=user or "-", state=state)
         if values != getattr(self, "_shown", None) or (view, read_only) != getattr(self, "_where", None):
             self._shown, self._where = values, (view, read_only)
+            # its height is fixed and it fills the width: no layout pass (which repaints every widget)
             self.update(Content.from_markup(
-                f"[b reverse $accent] meshtui [/] [b]$title[/] $context  │ user [b]$user[/] │ {mode} │ {st}\n{nav}", **values))
+                f"[b reverse $accent] meshtui [/] [b]$title[/] $context  │ user [b]$user[/] │ {mode} │ {st}\n{nav}", **values),
+                layout=False)
 
 
 class KeyBar(Static):

@@ -20,10 +20,11 @@ from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding
 from textual.widgets import DataTable
+from textual._two_way_dict import TwoWayDict
 from textual.widgets.data_table import Column, Row as TableRow, RowKey
 
 VIEW_MARGIN = 20  # rows above and below the viewport kept current
-BULK_REMOVE = 50  # removing more rows than this (or a quarter of them) at once rebuilds the table
+MAX_STYLE_TOKENS = 256  # distinct cell styles numbered for the render cache before it starts afresh
 
 
 class Cell:
@@ -124,6 +125,7 @@ class LiveTable(DataTable):
         self._live: Callable[[str], tuple[str, ...]] | None = None  # the cells of the live columns of a row
         self._live_version = 0
         self._live_seen: dict[str, int] = {}  # row -> live version it shows
+        self._style_tokens: dict[tuple[Style, Style], int] = {}  # see _body_styles
 
     # DataTable walks every row for these after each update; rows here are one line high.
     @property
@@ -162,41 +164,60 @@ class LiveTable(DataTable):
 
     def _render_cell(self, row_index: int, column_index: int, base_style: Style, width: int,
                      cursor: bool = False, hover: bool = False):
-        """As DataTable's, with one Segment per Cell where DataTable runs rich's render pipeline
-        (Styled, Padding, line splitting), and cached by the Cell itself rather than until the
-        next update of any cell: after a metrics poll only the cells that changed are drawn anew."""
+        """As DataTable's, through `_cell_segments` for a Cell (DataTable's own row rendering
+        calls this for tables with fixed columns or row labels)."""
         cells = self._data.get(self._row_locations.get_key(row_index)) if row_index >= 0 and column_index >= 0 else None
         cell = cells.get(self._column_locations.get_key(column_index)) if cells else None
-        if not isinstance(cell, Cell):
+        if (not isinstance(cell, Cell) or self.fixed_rows or self.fixed_columns or width < 2 * self.cell_padding
+                or self.rows[self._row_locations.get_key(row_index)].height != 1):
             return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        return [self._cell_segments(cell, row_index, column_index, width, self._body_styles(base_style, cursor, hover))]
+
+    def _body_styles(self, row_style: Style, cursor: bool, hover: bool) -> tuple[int, Style, Style]:
+        """The style of a body cell before its own style, the one laid over it (DataTable's
+        cursor colours when the CSS has priority), and a number standing for the pair in cache
+        keys (hashing styles for every cell drawn cost more than drawing it)."""
+        component_style, post_style = self._get_styles_to_render_cell(
+            False, False, False, hover, cursor, self.show_cursor, self._show_hover_cursor,
+            self.cursor_foreground_priority == "css", self.cursor_background_priority == "css")
+        body = row_style + component_style
+        token = self._style_tokens.get((body, post_style))
+        if token is None:
+            if len(self._style_tokens) >= MAX_STYLE_TOKENS:
+                self._style_tokens.clear()
+                self._cell_render_cache.clear()  # its keys name tokens that are about to be reused
+            token = self._style_tokens[(body, post_style)] = len(self._style_tokens)
+        return token, body, post_style
+
+    def _cell_segments(self, cell: Cell, row_index: int, column_index: int, width: int,
+                       styles: tuple[int, Style, Style]) -> list[Segment]:
+        """One Segment per Cell (two more when it has its own style) where DataTable runs rich's
+        render pipeline (Styled, Padding, line splitting), and cached by the Cell itself rather
+        than until the next update of any cell: after a metrics poll only the cells that changed
+        are drawn anew. The styles are DataTable's: body, then the cell's own, then post, with
+        the cell's coordinates as meta (for mouse clicks), which no other style carries."""
         # (the cache is DataTable's, emptied when styles change; a changed cell is a new Cell)
-        cache_key = (cell, row_index, column_index, width, base_style, cursor, hover, self._show_hover_cursor,
-                     self._pseudo_class_state)
-        lines = self._cell_render_cache.get(cache_key)
-        if lines is None:
-            padding = self.cell_padding
-            if (self.fixed_rows or self.fixed_columns or width < 2 * padding
-                    or self.rows[self._row_locations.get_key(row_index)].height != 1):
-                return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
-            component_style, post_style = self._get_styles_to_render_cell(
-                False, False, False, hover, cursor, self.show_cursor, self._show_hover_cursor,
-                self.cursor_foreground_priority == "css", self.cursor_background_priority == "css")
-            pre = base_style + Style.from_meta({"row": row_index, "column": column_index}) + component_style
-            pad = " " * padding
-            text = cell.fit(width - 2 * padding)
+        token, body, post = styles
+        cache_key = (cell, row_index, column_index, width, token)
+        segments = self._cell_render_cache.get(cache_key)
+        if segments is None:
+            meta = Style.from_meta({"row": row_index, "column": column_index})
+            pad = " " * self.cell_padding
+            text = cell.fit(width - 2 * len(pad))
+            edge = body + post + meta
             if cell.style:
-                edge = pre + post_style
-                lines = [[Segment(pad, edge), Segment(text, pre + self.app.console.get_style(cell.style) + post_style),
-                          Segment(pad, edge)]]
+                segments = [Segment(pad, edge), Segment(text, body + self.app.console.get_style(cell.style) + post + meta),
+                            Segment(pad, edge)]
             else:
-                lines = [[Segment(pad + text + pad, pre + post_style)]]
-            self._cell_render_cache[cache_key] = lines
-        return lines
+                segments = [Segment(pad + text + pad, edge)]
+            self._cell_render_cache[cache_key] = segments
+        return segments
 
     def _render_line_in_row(self, row_key: RowKey, line_no: int, base_style: Style, cursor_location, hover_location):
         """As DataTable's for body rows under a row cursor with no labels or fixed columns, minus
         the header style and background it looks up for every line (walking every ancestor's
-        styles) but needs only in the other cases."""
+        styles) but needs only in the other cases, and with the row's styles worked out once
+        rather than for each of its cells."""
         if (row_key is self._header_row_key or self.cursor_type != "row" or self.fixed_columns
                 or (self._labelled_row_exists and self.show_row_labels)):
             return super()._render_line_in_row(row_key, line_no, base_style, cursor_location, hover_location)
@@ -211,11 +232,21 @@ class LiveTable(DataTable):
             row_index = -1
         row_style = self._get_row_style(row_index, base_style)
         cursor, hover = row_index == cursor_location.row, row_index == hover_location.row
+        padding = self.cell_padding
+        data = self._data.get(row_key) if row_index >= 0 else None
+        if data is not None and (self.fixed_rows or self.rows[row_key].height != 1):
+            data = None  # DataTable's way
+        styles = self._body_styles(row_style, cursor, hover)
         cells, width = [], 0
         for column_index, column in enumerate(self.ordered_columns):
-            column_width = column.get_render_width(self)
+            column_width = 2 * padding + (column.content_width if column.auto_width else column.width)
             width += column_width
-            cells.append(self._render_cell(row_index, column_index, row_style, column_width, cursor=cursor, hover=hover)[line_no])
+            cell = data.get(column.key) if data is not None else None
+            if isinstance(cell, Cell):
+                cells.append(self._cell_segments(cell, row_index, column_index, column_width, styles))
+            else:
+                cells.append(self._render_cell(row_index, column_index, row_style, column_width, cursor=cursor,
+                                               hover=hover)[line_no])
         extend_style, _ = self._get_styles_to_render_cell(row_index == -1, False, False, hover, cursor, show_cursor,
                                                           show_hover, False, False)
         extend_style = row_style + extend_style + Style.from_meta({"row": row_index, "column": 0, "out_of_bounds": True})
@@ -248,12 +279,20 @@ class LiveTable(DataTable):
 
     def _show(self, key: str, cells: tuple[str, ...], style: str) -> None:
         old_cells, old_style = self._shown[key]
+        row = self._data[RowKey(key)]
+        changed = False
         for v, old, c in zip(cells, old_cells, self._cols):
             if v != old or style != old_style:
                 # Only a wider cell resizes its column: DataTable re-measures the whole column
                 # when a cell narrows, which is quadratic under live updates.
-                grow = cell_len(v) > self.columns[c.key].content_width
-                self.update_cell(key, c.key, self._cell(v, c, style), update_width=grow)
+                if cell_len(v) > self.columns[c.key].content_width:
+                    self.update_cell(key, c.key, self._cell(v, c, style), update_width=True)
+                else:  # DataTable.update_cell, minus a refresh per cell
+                    row[c.key] = self._cell(v, c, style)
+                    changed = True
+        if changed:
+            self._update_count += 1
+            self.refresh()
         self._shown[key] = (cells, style)
 
     def sync(self, rows: list[Row], accent_style: str = "", live: Callable[[str], tuple[str, ...]] | None = None) -> None:
@@ -266,16 +305,11 @@ class LiveTable(DataTable):
         for r in rows:
             wanted.setdefault(r.key, r)
         removed = [k for k in self._order if k not in wanted]
-        if len(removed) > BULK_REMOVE or len(removed) > len(self._order) // 4:
-            # DataTable.remove_row re-indexes every row: many at once is cheaper as a rebuild.
-            self.clear()
-            self._shown, self._pending, self._order, self._live_seen = {}, {}, [], {}
-        else:
-            for key in removed:
-                self.remove_row(key)
-                del self._shown[key]
-                self._pending.pop(key, None)
-                self._live_seen.pop(key, None)
+        self._remove_rows(removed)
+        for key in removed:
+            del self._shown[key]
+            self._pending.pop(key, None)
+            self._live_seen.pop(key, None)
         order = [k for k in self._order if k in wanted]
         changed, added = [], []
         for key, r in wanted.items():
@@ -308,7 +342,9 @@ class LiveTable(DataTable):
             else:
                 self._pending[key] = (cells, style)
         if following and self.row_count:
-            self.move_cursor(row=self.row_count - 1, animate=False)
+            self.move_cursor(row=self.row_count - 1, animate=False, scroll=False)
+            # now, not after the next frame (DataTable's way), which would show the rows above first
+            self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True)
         elif selected in wanted:
             if self.get_row_index(selected) != self.cursor_row:
                 self.move_cursor(row=self.get_row_index(selected), animate=False, scroll=False)
@@ -316,6 +352,29 @@ class LiveTable(DataTable):
             self.move_cursor(row=min(index, self.row_count - 1), animate=False, scroll=False)
         if self._pending or live is not None:
             self._catch_up()  # rows that other rows' going brought into view
+
+    def _remove_rows(self, keys: list[str]) -> None:
+        """DataTable.remove_row for many rows at once: remove_row re-indexes every row left for
+        each row it removes. The rows left keep their cells (and what is cached of their drawing)."""
+        if not keys:
+            return
+        gone = set(keys)
+        order = [self._row_locations.get_key(i) for i in range(self.row_count)]
+        kept = [row_key for row_key in order if row_key.value not in gone]
+        if self._updated_cells:
+            self._updated_cells = {c for c in self._updated_cells if c.row_key.value not in gone}
+        self._new_rows = {row_key for row_key in self._new_rows if row_key.value not in gone}
+        # rebuilt from the rows kept, as the index has to be: no cheaper than deleting the rows gone
+        self.rows = {row_key: self.rows[row_key] for row_key in kept}
+        self._data = {row_key: self._data[row_key] for row_key in kept}
+        self._row_locations = TwoWayDict(dict(zip(kept, range(len(kept)))))
+        self.cursor_coordinate = self.cursor_coordinate
+        self.hover_coordinate = self.hover_coordinate
+        self._require_update_dimensions = True
+        self._update_count += 1
+        height = self.styles.height  # a layout pass repaints every widget: only for a table sized by its rows
+        self.refresh(layout=height is None or height.is_auto)
+        self.check_idle()
 
     def _append_rows(self, rows: list[tuple[str, tuple[Cell, ...]]]) -> None:
         """DataTable.add_row for many rows at once: add_row revalidates the cursor and counts an
@@ -330,9 +389,13 @@ class LiveTable(DataTable):
             self._row_locations[row_key] = index
             self._data[row_key] = dict(zip(keys, cells))
             self.rows[row_key] = TableRow(row_key, 1)
-            self._new_rows.add(row_key)
             index += 1
-        self._require_update_dimensions = True
+        # Sized now rather than when the app is next idle (DataTable's way): a cursor moved to a
+        # new row scrolls there at once instead of after a frame drawn at the wrong place.
+        self._new_rows.update(RowKey(key) for key, _ in rows)
+        self._update_dimensions(self._new_rows)
+        self._new_rows.clear()
+        self._require_update_dimensions = False
         self.cursor_coordinate = self.cursor_coordinate
         if was_empty and self.columns and self.show_cursor and self.cursor_type != "none":
             self._highlight_cursor()  # as add_row: a cursor appears, and says so (RowHighlighted)
