@@ -3,17 +3,13 @@ plus a grpc-echo Workload in each, exported from cluster-1 and cluster-3 and con
 cluster-2 under ActiveActive. Helpers to reach a cluster's listeners and wait for routes."""
 from __future__ import annotations
 
-import asyncio
-import time
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-from typing import AsyncIterator
 
 from controller.embedded import EmbeddedController
 from controller.federation import EmbeddedFederation
-from controller.settings import random_loopback_base
-from tests.federation.conftest import kill_leftovers
-from tests.support import apply_reference
+from tests.running import eventually
+from tests.running import federation as running_federation
 
 GRPC_AUTHORITY = "grpc-echo.demo:9090"
 
@@ -55,35 +51,15 @@ spec:
 """
 
 
-@asynccontextmanager
-async def federation(tmp_path: Path) -> AsyncIterator[tuple[EmbeddedController, EmbeddedFederation]]:
-    state = tmp_path / "state"
-    controller = await EmbeddedController.open(state, loopback_base=random_loopback_base())
-    runtime = EmbeddedFederation(controller, state)
-    controller.attach_dataplane(runtime)
-    try:
-        await apply_reference(controller)
-        for cluster in ("cluster-1", "cluster-2", "cluster-3"):
-            await controller.apply(grpc_manifests(cluster, export=cluster != "cluster-2"), cluster=cluster)
-        await controller.apply(ACTIVE_ACTIVE, cluster="cluster-2")
-        await runtime.start()
-        yield controller, runtime
-    finally:
-        await controller.close()
-        assert kill_leftovers(state) == [], "processes left running after stop()"
+async def _grpc_echo_everywhere(controller: EmbeddedController) -> None:
+    for cluster in ("cluster-1", "cluster-2", "cluster-3"):
+        await controller.apply(grpc_manifests(cluster, export=cluster != "cluster-2"), cluster=cluster)
+    await controller.apply(ACTIVE_ACTIVE, cluster="cluster-2")
 
 
-def address(controller: EmbeddedController, cluster: str, part: str) -> str:
-    return controller.core.status[("Cluster", "", "", cluster)][part]["address"]
-
-
-async def eventually(check, timeout: float = 10.0, every: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await check()
-        if result or time.monotonic() > deadline:
-            return result
-        await asyncio.sleep(every)
+def federation(tmp_path: Path) -> AbstractAsyncContextManager[tuple[EmbeddedController, EmbeddedFederation]]:
+    """The running federation described above: (controller, runtime)."""
+    return running_federation(tmp_path, setup=_grpc_echo_everywhere)
 
 
 async def synced(controller: EmbeddedController, runtime: EmbeddedFederation) -> None:

@@ -11,7 +11,8 @@ import grpc
 import pytest
 import pytest_asyncio
 
-from tests.h2.mesh import GRPC_AUTHORITY, address, federation
+from tests.h2.mesh import GRPC_AUTHORITY, federation
+from tests.running import address
 
 pytestmark = [pytest.mark.timeout(90), pytest.mark.asyncio(loop_scope="module")]
 

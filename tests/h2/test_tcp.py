@@ -13,6 +13,7 @@ from proxy.tcp import preamble
 from proxy.tcp.ports import port_plans
 from proxy.config import ProxyConfig
 from tests.h2.support import CLUSTER, config, proxy
+from tests.l4.support import greeting_backend
 from tests.proxy.http_support import free_port
 
 pytestmark = pytest.mark.timeout(30)
@@ -21,18 +22,8 @@ pytestmark = pytest.mark.timeout(30)
 @contextlib.asynccontextmanager
 async def tcp_echo(name: str):
     """Says its name first, then echoes every byte back."""
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(name.encode() + b"\n")
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-        writer.close()
-
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
-    try:
-        yield Endpoint("127.0.0.1", server.sockets[0].getsockname()[1], CLUSTER)
-    finally:
-        server.close()
+    async with greeting_backend(name) as port:
+        yield Endpoint("127.0.0.1", port, CLUSTER)
 
 
 def tcp_route(name: str, port: int, *endpoints: Endpoint, policy: str = "Locality") -> ServiceRoute:

@@ -10,7 +10,9 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from tests.h2.mesh import address, federation, synced
+from tests.h2.mesh import federation, synced
+from tests.l4.support import greeting_backend
+from tests.running import address
 
 pytestmark = pytest.mark.timeout(90)
 TCP_PORT = 7000
@@ -41,21 +43,6 @@ spec:
 
 
 @contextlib.asynccontextmanager
-async def tcp_echo(name: str):
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(name.encode() + b"\n")
-        while data := await reader.read(65536):
-            writer.write(data)
-        writer.close()
-
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
-    try:
-        yield server.sockets[0].getsockname()[1]
-    finally:
-        server.close()
-
-
-@contextlib.asynccontextmanager
 async def ws_echo(name: str):
     async def handle(request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse()
@@ -76,7 +63,7 @@ async def ws_echo(name: str):
 
 
 async def test_websocket_and_tcp_echo_across_clusters_over_mtls(tmp_path):
-    async with tcp_echo("tcp-1") as tcp1, tcp_echo("tcp-3") as tcp3, ws_echo("ws-1") as ws1, \
+    async with greeting_backend("tcp-1") as tcp1, greeting_backend("tcp-3") as tcp3, ws_echo("ws-1") as ws1, \
             federation(tmp_path) as (controller, runtime):
         for cluster, port in (("cluster-1", tcp1), ("cluster-3", tcp3)):
             await controller.apply(backend(cluster, "store", TCP_PORT, "tcp", port, export=True), cluster=cluster)

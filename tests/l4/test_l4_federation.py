@@ -10,8 +10,9 @@ import asyncio
 import aiohttp
 import pytest
 
-from tests.h2.mesh import address, federation, synced
+from tests.h2.mesh import federation, synced
 from tests.l4.support import dual_backend, echo_through, metric
+from tests.running import address
 
 pytestmark = pytest.mark.timeout(90)
 PORT = 7100
