@@ -130,7 +130,7 @@ class DataPlane:
         self.admin.stopping = True
         for srv in self.servers.values():
             srv.close()
-        await asyncio.gather(*(srv.wait_closed(grace_s) for srv in self.servers.values()))
+        await asyncio.gather(*(srv.wait_closed(grace_s) for srv in self.servers.values()), self.protocols.drain(grace_s))
         self.servers.clear()
         self.pools.close()
         self.protocols.close()

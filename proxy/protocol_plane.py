@@ -117,6 +117,11 @@ class ProtocolPlane:
         return ProtocolServer(PortHttp1(http1, self.cluster, self.live, plan), limits=self.limits,
                               h2=lambda connections: H2ServerConnection(port_h2, settings, connections), opaque=opaque)
 
+    async def drain(self, grace_s: float) -> None:
+        """Stop the service-port listeners, letting HTTP requests in flight finish (at most `grace_s`)."""
+        if self.tcp is not None:
+            await self.tcp.shutdown(grace_s)
+
     def close(self) -> None:
         self.h2_pools.close()
         if self.tcp is not None:

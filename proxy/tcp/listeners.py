@@ -153,6 +153,15 @@ class TcpListeners:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    async def shutdown(self, grace_s: float) -> None:
+        """Stop accepting on every port, let HTTP requests in flight finish (at most
+        `grace_s`), then close what is left, opaque connections included."""
+        for server in self.servers.values():
+            server.close()
+        await asyncio.gather(*(server.wait_closed(grace_s) for server in [*self.servers.values(), *self._draining]
+                               if isinstance(server, ProtocolServer)))
+        self.close()
+
     def close(self) -> None:
         if self._timer is not None:
             self._timer.cancel()

@@ -10,9 +10,10 @@ import logging
 import aiohttp
 import pytest
 
-from proxy.config import BackendGroup, Endpoint, Limits, ProxyConfig, ServiceRoute
+from proxy.config import BackendGroup, Endpoint, Limits, ListenSettings, ProxyConfig, ServiceRoute
 from proxy.events import TapFilter
 from proxy.main import DataPlane
+from proxy.samples.echo import serve_echo
 from tests.h2.support import CLUSTER, grpc_backends, proxy
 from tests.l4.support import dual_backend, echo_through, greeting_backend, metric
 from tests.proxy.http_support import free_port
@@ -163,3 +164,25 @@ async def test_a_port_in_use_is_reported_and_taken_once_free():
         holder.close()
     assert error.startswith(f"cannot listen on {HOST}:{port} for late.demo: ")
     assert reply == (200, "late http /now")
+
+
+async def test_stopping_lets_http_in_flight_on_a_service_port_finish():
+    backend = await serve_echo(HOST, 0, message="slow answer", latency_ms=600)
+    port = free_port()
+    plane = DataPlane(ListenSettings(CLUSTER, outbound=f"{HOST}:0", limits=Limits()))
+    await plane.start()
+    try:
+        plane.live.apply(config(route("slow", port, backend.sockets[0].getsockname()[1])), persist=False)
+        await listening(plane, port)
+        in_flight = asyncio.create_task(get(port, "/", f"slow.demo:{port}"))
+        await asyncio.sleep(0.2)  # the request is at the backend
+        started = asyncio.get_running_loop().time()
+        await plane.stop(grace_s=3.0)
+        stopped_after = asyncio.get_running_loop().time() - started
+        answer = await asyncio.wait_for(in_flight, 5)
+    finally:
+        await backend.shutdown(grace_s=0.5)
+    assert answer == (200, "slow answer")
+    assert stopped_after < 2.0, stopped_after  # it waited for the request, not for the whole grace
+    with pytest.raises(OSError):  # and no longer accepts
+        await asyncio.open_connection(HOST, port)
