@@ -52,23 +52,25 @@ class ExportsScreen(TableScreen):
             rows.append(Row(key, tuple(cells), accent=c in production))
         return cols, rows
 
-    def _selected_service(self) -> tuple[str, str, str] | None:
+    def _selected_for_write(self, action: str) -> tuple[tuple[str, str, str], dict | None] | None:
+        """(cluster, namespace, name) of the selected service and its ServiceExport, or None
+        when writes are refused or nothing is selected (the user has been told)."""
+        if self.app.refuse_write(action):
+            return None
         key = self.table.selected_key()
         if key is None:
             self.notify("nothing selected", severity="warning", timeout=2)
             return None
         c, ns, name = key.split("/", 2)
-        return c, ns, name
+        return (c, ns, name), self.app.cache.get("ServiceExport", c, ns, name)
 
     @work(exclusive=True, group="export")
     async def action_toggle_export(self) -> None:
-        if self.app.refuse_write("export"):
+        selected = self._selected_for_write("export")
+        if selected is None:
             return
-        target = self._selected_service()
-        if target is None:
-            return
+        target, export = selected
         cache = self.app.cache
-        export = cache.get("ServiceExport", *target)
         if export is None:
             service = cache.get("Service", *target)
             if service is None:
@@ -86,13 +88,11 @@ class ExportsScreen(TableScreen):
 
     @work(exclusive=True, group="export")
     async def action_edit_export(self) -> None:
-        if self.app.refuse_write("edit export"):
+        selected = self._selected_for_write("edit export")
+        if selected is None:
             return
-        target = self._selected_service()
-        if target is None:
-            return
+        target, export = selected
         cache = self.app.cache
-        export = cache.get("ServiceExport", *target)
         service = cache.get("Service", *target)
         if export is None and service is None:
             return
