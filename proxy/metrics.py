@@ -83,9 +83,7 @@ class Series:
         failed = status_code >= 500 or error or (grpc_status is not None and grpc_status in GRPC_FAILURE_CODES)
         counts = self.failures if failed else self.successes
         counts[status_code] = counts.get(status_code, 0) + 1
-        latency = self.latency
-        latency.counts[bisect_left(LATENCY_BUCKETS_MS, latency_ms)] += 1  # latency.observe(), inlined
-        latency.sum += latency_ms
+        self.latency.observe(latency_ms)
 
     def exchange(self, status_code: int, latency_ms: float, error: str = "") -> None:
         """A request and its response (no gRPC status), counted at once: `request()` and
@@ -94,7 +92,7 @@ class Series:
         counts = self.failures if status_code >= 500 or error else self.successes
         counts[status_code] = counts.get(status_code, 0) + 1
         latency = self.latency
-        latency.counts[bisect_left(LATENCY_BUCKETS_MS, latency_ms)] += 1
+        latency.counts[bisect_left(LATENCY_BUCKETS_MS, latency_ms)] += 1  # latency.observe(), inlined: the hot path
         latency.sum += latency_ms
 
 

@@ -95,11 +95,7 @@ class TapExchange:
 
     def event(self) -> TapEvent:
         """The request_init event."""
-        e = self.route.event
-        return TapEvent(e.id + str(self.number), "request_init", e.direction, e.cluster, e.src_cluster,
-                        e.src_identity, e.dst_cluster, e.dst_namespace, e.dst_service, e.dst_endpoint,
-                        self.method.decode("latin-1"), e.scheme, e.authority, self.target.decode("latin-1"),
-                        0, 0.0, 0.0, 0, e.tls, None, "", self.ts)
+        return event_of((self, "request_init", 0, 0.0, 0.0, 0, "", None, self.ts))
 
     def fixed(self) -> bytes:
         """The JSON of the fields every event of the request has, closing a line that an
