@@ -14,11 +14,13 @@ headers the outbound proxy sets; no account header = account unknown.
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import NamedTuple
 
 from proxy.config import GatewayRule
 from proxy.http1.relay import SRC_CLUSTER_HEADER, SRC_SA_HEADER, Destination, Relay
-from proxy.http1.server import Request, Response
+from proxy.http1.express import MESH_HEADER
+from proxy.http1.server import HttpServerProtocol, Request, Response
 from proxy.outbound import RouteSource
 from proxy.routing.table import RouteTable
 
@@ -56,13 +58,29 @@ def _peer_spiffe(transport: asyncio.BaseTransport) -> tuple[str, Caller] | None:
     return None
 
 
-def _connection_caller(req: Request) -> tuple[str, Caller] | None:
-    """`_peer_spiffe` of the request's connection, read once per connection (~10 us a time)."""
-    conn = req.transport.get_protocol()  # the connection's HttpServerProtocol
+def _connection_caller(conn: HttpServerProtocol) -> tuple[str, Caller] | None:
+    """`_peer_spiffe` of a connection, read once per connection (~10 us a time)."""
     found = conn.peer_identity
     if found is None:
-        found = conn.peer_identity = _peer_spiffe(req.transport) or _NO_IDENTITY
+        found = conn.peer_identity = _peer_spiffe(conn.transport) or _NO_IDENTITY
     return None if found is _NO_IDENTITY else found
+
+
+# what the outbound proxy says of its caller in plain mode (see Gateway), up to the line's end
+_PLAIN_CALLER = re.compile(rb"\r\n(?i:x-meshtui-(src-cluster|src-sa|service-account)):([^\r\n]*)(?=\r\n)")
+
+
+def _plain_caller(head: bytes) -> tuple[str, str | None, bytes] | None:
+    """(cluster, service account or None, the head without those headers) of a simple GET's
+    `head` in plain mode; None when it carries another x-meshtui- header."""
+    said: dict[bytes, bytes] = {}
+    for name, value in _PLAIN_CALLER.findall(head):
+        said.setdefault(name.lower(), value.strip(b" \t"))
+    forwarded = _PLAIN_CALLER.sub(b"", head) if said else head
+    if said and MESH_HEADER.search(forwarded) is not None:
+        return None
+    sa = said.get(b"src-sa")
+    return said.get(b"src-cluster", b"").decode("latin-1"), sa.decode("latin-1") if sa else None, forwarded
 
 
 def peer_identity(transport: asyncio.BaseTransport) -> Caller | None:
@@ -108,7 +126,7 @@ class Gateway:
             return
         rule, rest = found
         if self.tls:
-            found = _connection_caller(req)
+            found = _connection_caller(req.transport.get_protocol())
             if found is None:
                 resp.send_text(403, "client certificate carries no SPIFFE identity "
                                     "(spiffe://<trust-domain>/cluster/<c>/ns/<ns>/sa/<sa>)")
@@ -125,6 +143,31 @@ class Gateway:
             return
         self.relay.relay(req, resp, self._destination(table, rule, src_cluster, identity),
                          rest.encode("latin-1") + q + query)
+
+    def express(self, proto: HttpServerProtocol, m: re.Match[bytes], head: bytes) -> bool:
+        """The express lane (see proxy/http1/express.py): a simple GET for an export the caller
+        may use (the general path answers the others)."""
+        path, q, query = m.group(1).partition(b"?")
+        table = self.routes.table
+        found = table.gateway_rule(path.decode("latin-1"))
+        if found is None:
+            return False
+        rule, rest = found
+        if self.tls:
+            caller = _connection_caller(proto)
+            if caller is None or MESH_HEADER.search(head) is not None:
+                return False
+            identity, who = caller
+            src_cluster, sa, forwarded = who.cluster, who.service_account, head
+        else:
+            plain = _plain_caller(head) if MESH_HEADER.search(head) is not None else ("", None, head)
+            if plain is None:
+                return False
+            (src_cluster, sa, forwarded), identity = plain, ""
+        if refusal(rule, src_cluster, sa) is not None:
+            return False
+        return self.relay.express(proto, self._destination(table, rule, src_cluster, identity), head, forwarded,
+                                  rest.encode("latin-1") + q + query)
 
     def _destination(self, table: RouteTable, rule: GatewayRule, src_cluster: str, identity: str) -> Destination:
         """Where a caller's requests for `rule` go in the current table (made once per caller)."""

@@ -103,13 +103,16 @@ class DataPlane:
             if s.outbound:
                 handler = OutboundProxy(cluster=s.cluster, routes=self.live, relay=self._relay("outbound", False),
                                         identities=self.identities)
-                self.servers["outbound"] = await self.protocols.server("outbound", handler).listen(*split_hostport(s.outbound))
+                server = self.protocols.server("outbound", handler)
+                server.express = handler.express
+                self.servers["outbound"] = await server.listen(*split_hostport(s.outbound))
             if s.gateway:
                 tls = self.gateway_ssl is not None
                 handler = Gateway(cluster=s.cluster, routes=self.live, relay=self._relay("gateway", tls), tls=tls,
                                   timeout_s=limits.request_timeout_s)
-                self.servers["gateway"] = await self.protocols.server("gateway", handler, ssl_context=self.gateway_ssl
-                                                                     ).listen(*split_hostport(s.gateway))
+                server = self.protocols.server("gateway", handler, ssl_context=self.gateway_ssl)
+                server.express = handler.express
+                self.servers["gateway"] = await server.listen(*split_hostport(s.gateway))
             if s.admin:
                 self._admin_server = await HttpServer(self.admin, limits=limits).listen(*split_hostport(s.admin))
                 self.admin_address = self._admin_server.address

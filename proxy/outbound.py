@@ -12,11 +12,13 @@ with 403.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from typing import Protocol
 
 from proxy.http1.relay import CLIENT_SA_HEADER, Destination, Relay
-from proxy.http1.server import Request, Response
+from proxy.http1.express import MESH_HEADER
+from proxy.http1.server import HttpServerProtocol, Request, Response
 from proxy.config import ServiceRoute
 from proxy.routing.table import RouteTable
 from proxy.tls import CALLER_TLS, DEFAULT_ACCOUNT, ProxyIdentities
@@ -78,6 +80,18 @@ class OutboundProxy:
             choose = self._table.choose  # type: ignore[union-attr]
             dest = replace(dest, choose=lambda tried: choose(hashing, hash_key=key, exclude=tried))
         self.relay.relay(req, resp, dest, target)
+
+    def express(self, proto: HttpServerProtocol, m: re.Match[bytes], head: bytes) -> bool:
+        """The express lane (see proxy/http1/express.py): a simple GET for a destination
+        that does not hash, from a caller with the default service account."""
+        if MESH_HEADER.search(head) is not None:
+            return False
+        if self.identities is not None and self.identities.client(_DEFAULT_ACCOUNT) is None:
+            return False  # (the general path says why)
+        found = self._destination(m.group(2))
+        if isinstance(found, str) or found[1] is not None:
+            return False
+        return self.relay.express(proto, found[0], head, head, m.group(1))
 
     def _destination(self, authority: bytes) -> tuple[Destination, ServiceRoute | None] | str:
         """Where requests for `authority` go in the current table (and its route when it

@@ -75,7 +75,7 @@ class ProtocolServer(HttpServer):
         return _Sniffer(self)  # picks HTTP/1.1, HTTP/2, TCP or opaque per connection
 
     def http1(self) -> asyncio.Protocol:
-        return HttpServerProtocol(self.handler, self.limits, self.connections)
+        return HttpServerProtocol(self.handler, self.limits, self.connections, self.express)
 
     def abort(self) -> None:
         """Stop at once: no more connections, every HTTP connection cut, no sweep."""

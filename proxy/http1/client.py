@@ -22,6 +22,7 @@ from typing import Protocol
 
 import httptools
 
+from proxy.http1.express import whole_response
 from proxy.http1.flow import ReadInto
 from proxy.http1.wire import Headers
 
@@ -69,6 +70,16 @@ class Exchange(Protocol):
         """Why the exchange failed when no response head came in time."""
 
 
+class ExpressExchange(Exchange, Protocol):
+    """An exchange begun by `begin_express` (see proxy/http1/express.py)."""
+
+    def response_whole(self, status: int, data: bytes | memoryview) -> None:
+        """The whole response, in one read (`data`: only valid during the call)."""
+
+    def general(self) -> Exchange:
+        """The exchange that takes over when the response is not whole in one read."""
+
+
 class UpstreamConnection(asyncio.BaseProtocol):
     """Over plain TCP: the transport hands each read to `data_received` as bytes."""
 
@@ -82,6 +93,7 @@ class UpstreamConnection(asyncio.BaseProtocol):
         self.idle_since = 0.0  # loop time it went back to the pool
         self._parser = httptools.HttpResponseParser(self)
         self._exchange: Exchange | None = None
+        self._express: ExpressExchange | None = None  # the exchange under way hopes for a whole response
         self._answered = False  # the response head of this exchange came
         self._headers: Headers = []
         self._head_request = False
@@ -139,6 +151,17 @@ class UpstreamConnection(asyncio.BaseProtocol):
 
     def data_received(self, data: bytes | memoryview) -> None:
         self._got_bytes = True
+        express = self._express
+        if express is not None:
+            self._express = None
+            status = whole_response(data)
+            if status:
+                # all of it in this read: the parser, at a message boundary, never sees it
+                self._deadline = _NEVER
+                self._answered = self.response_done = self._keep_alive = True
+                express.response_whole(status, data)
+                return
+            self._exchange = express.general()  # which the parser reports to from here on
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -201,6 +224,7 @@ class UpstreamConnection(asyncio.BaseProtocol):
             self._exchange.response_end()
 
     def _fail(self, exc: UpstreamError) -> None:
+        self._express = None
         ex, self._exchange = self._exchange, None
         self.abort()
         if ex is not None:
@@ -229,6 +253,13 @@ class UpstreamConnection(asyncio.BaseProtocol):
         if self._write_paused:
             exchange.upstream_paused(True)
 
+    def begin_express(self, head: bytes, exchange: ExpressExchange, *, timeout_s: float) -> None:
+        """`begin` a body-less request whose answer, when it comes whole in one read, goes
+        to `exchange.response_whole`; otherwise `exchange.general()` takes over the
+        exchange before any of the answer is parsed."""
+        self._express = exchange
+        self.begin(head, exchange, head_request=False, body=False, timeout_s=timeout_s)
+
     def _check_deadline(self) -> None:
         self._timer = None
         ex = self._exchange
@@ -254,6 +285,7 @@ class UpstreamConnection(asyncio.BaseProtocol):
     def finish(self) -> None:
         """The exchange is over (answered, or given up): no more events for it."""
         self._exchange = None
+        self._express = None
         self._deadline = _NEVER
 
     @property

@@ -65,6 +65,21 @@ class Forward:
 
     def forward(self, ep: Endpoint, key: PoolKey, head: bytes) -> None:
         """Start an attempt on `ep` (reached as `key` says) with request head `head`."""
+        self._attempt(ep, key, head)
+        conn = self._pools.idle(key)
+        if conn is None:
+            self._task = asyncio.get_running_loop().create_task(self._connect())
+        else:
+            self._send(conn)
+
+    def adopt(self, conn: UpstreamConnection, ep: Endpoint, key: PoolKey, head: bytes, t0: float) -> None:
+        """Take over an attempt with a body-less request head `head` already sent on
+        `conn` at `t0` (by the express lane), before anything of its answer was parsed."""
+        self._attempt(ep, key, head)
+        self._conn = conn
+        self._t0 = t0
+
+    def _attempt(self, ep: Endpoint, key: PoolKey, head: bytes) -> None:
         self.ep = ep
         self._key = key
         self._head = head
@@ -82,11 +97,6 @@ class Forward:
         self.retryable = False
         self.connect_failed = False
         self.timed_out = False
-        conn = self._pools.idle(key)
-        if conn is None:
-            self._task = asyncio.get_running_loop().create_task(self._connect())
-        else:
-            self._send(conn)
 
     def attempt_head(self) -> None:
         """The response head went to the client (`status`)."""

@@ -15,9 +15,11 @@ from time import perf_counter
 
 from proxy.config import Endpoint
 from proxy.events import TapEvent
+from proxy.http1.client import UpstreamConnection, UpstreamError
+from proxy.http1.express import closing
 from proxy.http1.forward import Forward, request_head
-from proxy.http1.pool import Pools
-from proxy.http1.server import Request, Response
+from proxy.http1.pool import PoolKey, Pools
+from proxy.http1.server import HttpServerProtocol, Request, Response
 from proxy.http1.wire import not_forwarded
 from proxy.metrics import Metrics, Series
 from proxy.routing.health import EndpointHealth
@@ -77,6 +79,40 @@ class Relay:
         resp.on_cancel = call.cancel
         call.next_attempt()
 
+    def express(self, proto: HttpServerProtocol, dest: Destination, head: bytes, forwarded: bytes,
+                target: bytes) -> bool:
+        """Take a simple GET off the express lane (see proxy/http1/express.py), or leave it to
+        the general path (False, nothing done). `head`: as the client sent it; `forwarded`:
+        the same without the headers this hop consumed; `target`: for the endpoint (gateway
+        endpoints get their path prefix in front). Its endpoint chosen, the request is the
+        relay's: on a pooled connection it goes as it came, else the general path sends it."""
+        ep = dest.choose(_NOTHING_TRIED)
+        if isinstance(ep, str):
+            return False  # (which the general path answers with 503)
+        key = self.pools.key(ep)
+        tls = key[2] is not None
+        sent = target
+        extra = b""
+        if ep.gateway:
+            sent = ep.path_prefix.encode() + target
+            if not tls:
+                extra = self._plain_hop
+        client_target = head[4:head.index(b" ", 4)]
+        if sent != client_target:
+            forwarded = b"GET " + sent + forwarded[4 + len(client_target):]
+        if extra:
+            forwarded = forwarded[:-2] + extra + b"\r\n"
+        call = _ExpressCall(self, proto, dest, head, target, ep, key, tls, forwarded,
+                            self._tap_open(b"GET", client_target, dest, ep, tls) if self.tap.active else None)
+        proto.express_started(call)
+        self.health.start(ep)
+        conn = self.pools.idle(key)
+        if conn is None:
+            call.general().forward(ep, key, forwarded)
+        else:
+            call.send(conn)
+        return True
+
     def _account(self, dest: Destination, dst_cluster: str, tls: bool, status: int, t0: float,
                  error: str) -> None:
         key = (dest.src_cluster, dst_cluster, dest.namespace, dest.service, tls)
@@ -89,7 +125,8 @@ class Relay:
 
     # -- tap -------------------------------------------------------------------------
 
-    def _tap_open(self, req: Request, dest: Destination, ep: Endpoint | None, tls: bool) -> TapExchange | None:
+    def _tap_open(self, method: bytes, target: bytes, dest: Destination, ep: Endpoint | None,
+                  tls: bool) -> TapExchange | None:
         """Publish the request_init event of an attempt."""
         key = (id(ep), tls)
         found = dest.tap_routes.get(key)
@@ -104,7 +141,7 @@ class Relay:
                 ep.address if ep is not None else "", "", "https" if self.inbound_tls else "http", dest.authority,
                 "", tls=tls or self.inbound_tls))
             dest.tap_routes[key] = (ep, route)
-        return self.tap.open(route, next(self._ids), req.method, req.target)
+        return self.tap.open(route, next(self._ids), method, target)
 
 
 class _Call(Forward):
@@ -150,7 +187,7 @@ class _Call(Forward):
                 sa = req.header(CLIENT_SA_HEADER)
                 if sa:
                     extra += SRC_SA_HEADER + b": " + sa + b"\r\n"
-        self._tap = relay._tap_open(req, dest, ep, tls) if relay.tap.active else None
+        self._tap = relay._tap_open(req.method, req.target, dest, ep, tls) if relay.tap.active else None
         relay.health.start(ep)
         self.forward(ep, key, request_head(req, target, extra, _NOT_FORWARDED, self._held))
 
@@ -204,7 +241,97 @@ class _Call(Forward):
         relay._account(self._dest, ep.cluster if ep is not None else "", tls, status, self._started,
                        "" if status == 503 else "upstream")
         if tap is None and relay.tap.active:
-            tap = relay._tap_open(self._req, self._dest, ep, tls)
+            tap = relay._tap_open(self._req.method, self._req.target, self._dest, ep, tls)
         if tap is not None:
             ms = (perf_counter() - self._started) * 1000.0
             tap.phase("response_end", status, ms, ms, 0, reason)
+
+
+class _ExpressCall:
+    """A simple GET on the express lane: its head goes to the endpoint as it came (with
+    the gateway's path prefix, the plain hop's headers), and a whole response comes back
+    to the client as it came. Until the client got a byte, `general()` can hand it over
+    to a _Call (the general path) with the attempt under way: when no pooled connection
+    was idle, when the answer is not whole in one read, when the attempt failed."""
+
+    __slots__ = ("_relay", "_proto", "_dest", "_head", "_target", "_ep", "_key", "_tls", "_sent", "_tap",
+                 "_started", "_t0", "_conn")
+
+    def __init__(self, relay: Relay, proto: HttpServerProtocol, dest: Destination, head: bytes, target: bytes,
+                 ep: Endpoint, key: PoolKey, tls: bool, sent: bytes, tap: TapExchange | None) -> None:
+        self._relay = relay
+        self._proto = proto
+        self._dest = dest
+        self._head = head
+        self._target = target
+        self._ep = ep
+        self._key = key
+        self._tls = tls
+        self._sent = sent
+        self._tap = tap
+        self._started = self._t0 = perf_counter()
+        self._conn: UpstreamConnection | None = None
+
+    def send(self, conn: UpstreamConnection) -> None:
+        self._conn = conn
+        conn.begin_express(self._sent, self, timeout_s=self._dest.timeout_s)
+
+    def general(self) -> _Call:
+        """The general path's _Call, with this attempt (sent on `_conn`, if any) under way."""
+        proto = self._proto
+        req = proto.express_request(self._head)
+        resp = proto.express_general(req)
+        call = _Call(self._relay, req, resp, self._dest, self._target)
+        call._started = self._started
+        call._tls = self._tls
+        call._tap = self._tap
+        resp.on_cancel = call.cancel
+        if self._conn is not None:
+            call.adopt(self._conn, self._ep, self._key, self._sent, self._t0)
+        return call
+
+    # -- the upstream connection's events (ExpressExchange) -----------------------------
+
+    def response_whole(self, status: int, data: bytes | memoryview) -> None:
+        now = perf_counter()
+        relay = self._relay
+        conn = self._conn
+        assert conn is not None
+        conn.finish()
+        relay.pools.release(conn)
+        proto = self._proto
+        response = data if isinstance(data, bytes) else bytes(data)
+        proto.transport.write(closing(response) if proto.draining else response)
+        ep = self._ep
+        ttfb_ms = (now - self._t0) * 1000.0
+        if status >= 500:
+            relay.health.failure(ep, ttfb_ms)
+        else:
+            relay.health.success(ep, ttfb_ms)
+        relay._account(self._dest, ep.cluster, self._tls, status, self._started, "")
+        tap = self._tap
+        if tap is not None:
+            ms = (now - self._started) * 1000.0
+            tap.phase("response_init", status, ms)
+            tap.phase("response_end", status, ttfb_ms, ms, len(response) - response.index(b"\r\n\r\n") - 4, "")
+        proto.express_done()
+
+    def upstream_failed(self, exc: UpstreamError) -> None:
+        self.general().upstream_failed(exc)
+
+    def upstream_paused(self, paused: bool) -> None:
+        """(No request body to hold back.)"""
+
+    @property
+    def timeout_message(self) -> str:
+        return f"upstream {self._ep.address} did not answer within {self._dest.timeout_s * 1000:g} ms"
+
+    # -- the client's (ExpressCall) ---------------------------------------------------
+
+    def cancel(self) -> None:
+        """The client left: as _Call.cancel."""
+        conn = self._conn
+        if conn is not None:
+            conn.finish()
+            conn.abort()
+        self._relay.health.success(self._ep, (perf_counter() - self._started) * 1000.0)

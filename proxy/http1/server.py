@@ -16,15 +16,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import ssl
 from collections import deque
 from collections.abc import Awaitable, Callable
 from contextvars import Context, copy_context
-from typing import Any
+from typing import Any, Protocol
 
 import httptools
 
 from proxy.config import Limits
+from proxy.http1.express import simple_get
 from proxy.http1.flow import NO_BODY, BodyStream, EmptyBody, ReadInto, WriteFlow
 from proxy.http1.wire import CONTINUE, LAST_CHUNK, STATUS_LINES, Headers, encode_headers, status_line, text_response
 
@@ -199,6 +201,18 @@ class Response:
 Handler = Callable[[Request, Response], Awaitable[None] | None]
 
 
+class ExpressCall(Protocol):
+    def cancel(self) -> None:
+        """The client is gone."""
+
+
+# The express lane (proxy/http1/express.py): `express(connection, match, head)` is offered
+# each simple GET that arrives whole on an idle connection, before any parsing; it takes
+# the request (True: it called `express_started`, and calls `express_done` or
+# `express_general`) or leaves it to the parser and the handler (False).
+Express = Callable[["HttpServerProtocol", "re.Match[bytes]", bytes], bool]
+
+
 class _Refuse(Exception):
     def __init__(self, status: int, reason: str) -> None:
         super().__init__(reason)
@@ -206,9 +220,17 @@ class _Refuse(Exception):
         self.reason = reason
 
 
+# `_active` while the express lane has the connection's request
+_EXPRESS = Request()
+_EXPRESS.body = NO_BODY
+
+
 class HttpServerProtocol(ReadInto):
-    def __init__(self, handler: Handler, limits: Limits, connections: set[HttpServerProtocol]) -> None:
+    def __init__(self, handler: Handler, limits: Limits, connections: set[HttpServerProtocol],
+                 express: Express | None = None) -> None:
         self._handler = handler
+        self._express = express
+        self._express_call: ExpressCall | None = None
         self._limits = limits
         self._connections = connections
         self._loop = asyncio.get_running_loop()
@@ -254,6 +276,9 @@ class HttpServerProtocol(ReadInto):
         the middle of a request, with nothing asked, or while an answer is streaming."""
         if self._parsing is not None or self._in_head or self._broken:
             return False
+        if self._express_call is not None:
+            self.draining = True
+            return True
         resp = self._active_resp
         if not self._pipeline and (resp is None or resp.started):
             return False
@@ -269,6 +294,9 @@ class HttpServerProtocol(ReadInto):
         self._pipeline.clear()
         if self._task is not None and not self._task.done():
             self._task.cancel()
+        elif self._express_call is not None:
+            call, self._express_call = self._express_call, None
+            call.cancel()
         else:
             self._cancel_detached()
 
@@ -289,6 +317,13 @@ class HttpServerProtocol(ReadInto):
         """Also how a protocol sniffer hands over the bytes it read first."""
         if self._broken:
             return
+        express = self._express
+        if express is not None and self._active is None and not self._in_head and self._parsing is None \
+                and not self.draining:
+            lim = self._limits
+            m = simple_get(data, lim.max_header_bytes, lim.max_headers)
+            if m is not None and express(self, m, bytes(data)):
+                return
         was_in_head = self._in_head
         try:
             self._parser.feed_data(data)
@@ -491,6 +526,61 @@ class HttpServerProtocol(ReadInto):
         self._update_reading()
         self._maybe_idle()
 
+    # -- the express lane (see `Express`) ------------------------------------------------
+
+    def express_started(self, call: ExpressCall) -> None:
+        self._active = _EXPRESS
+        self._express_call = call
+        self.deadline = _NEVER
+
+    def express_done(self) -> None:
+        """The express call wrote its whole response."""
+        self._active = None
+        self._express_call = None
+        if self.transport.is_closing():
+            return
+        if self.refusal is not None:
+            self._close_lingering(text_response(*self.refusal, close=True))
+        elif self._pipeline:
+            nxt = self._pipeline.popleft()
+            self._update_reading()
+            self._start(nxt)
+        else:
+            self._update_reading()
+            self._maybe_idle()
+
+    def express_general(self, req: Request) -> Response:
+        """The general path takes over the express call's request `req` (made by
+        `express_request`): its response, answered through callbacks."""
+        resp = Response(self, req)
+        resp.detached = True
+        self._active = req
+        self._active_resp = resp
+        self._express_call = None
+        return resp
+
+    def express_request(self, head: bytes) -> Request:
+        """The Request of a simple GET's `head` (see proxy/http1/express.py)."""
+        lines = head[:-4].split(b"\r\n")
+        req = Request()
+        req.method, req.target, _ = lines[0].split(b" ")
+        req.headers = headers = []
+        for line in lines[1:]:
+            name, _, value = line.partition(b":")
+            headers.append((name, value.strip(b" \t")))
+            if name.lower() == b"host":
+                req.host = value.strip(b" \t")
+        req.version = "1.1"
+        req.keep_alive = not self.draining
+        req.expect_continue = req.chunked = req.upgrade = False
+        req.content_length = None
+        req.connection = b""
+        req.body = NO_BODY
+        req.transport = self.transport
+        req.peer = self.peer
+        req.context = Context()  # (the caller's identity, CALLER_TLS, is the default one)
+        return req
+
     # -- flow control ----------------------------------------------------------------
 
     def body_backpressure(self, paused: bool) -> None:
@@ -589,8 +679,9 @@ class HttpServer:
     """
 
     def __init__(self, handler: Handler, *, limits: Limits | None = None,
-                 ssl_context: ssl.SSLContext | None = None) -> None:
+                 ssl_context: ssl.SSLContext | None = None, express: Express | None = None) -> None:
         self.handler = handler
+        self.express = express
         self.limits = limits or Limits()
         self.ssl_context = ssl_context
         self.connections: set[HttpServerProtocol] = set()
@@ -613,7 +704,7 @@ class HttpServer:
 
     def protocol(self) -> asyncio.BaseProtocol:
         """The protocol of a new connection (a subclass may first sniff what it speaks)."""
-        return HttpServerProtocol(self.handler, self.limits, self.connections)
+        return HttpServerProtocol(self.handler, self.limits, self.connections, self.express)
 
     def _sweep(self) -> None:
         loop = asyncio.get_running_loop()

@@ -1,0 +1,69 @@
+"""The express lane's byte patterns: the commonest request and the commonest answer,
+recognised whole so that they pass through as the bytes they are.
+
+A simple GET is a whole request head in one read and nothing after it: origin-form
+target, HTTP/1.1, exactly one Host, and none of the headers a proxy must act on
+(framing, hop-by-hop, Expect, Upgrade). A whole response is an HTTP/1.1 answer with
+a body (2xx-5xx but 204 and 304), one Content-Length, no hop-by-hop headers, and
+exactly its head and body in one read. What does not match takes the general path
+(server.py, client.py and forward.py, with httptools), which also answers malformed
+bytes: these patterns only ever accept a subset of what httptools accepts.
+"""
+from __future__ import annotations
+
+import re
+
+_TOKEN = rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+_VALUE = rb"[\t\x20-\x7e\x80-\xff]*"
+
+
+def _header_lines_except(names: bytes) -> bytes:
+    """Any number of header lines whose names are none of `names` (a regex alternation)."""
+    return rb"(?:(?!(?i:" + names + rb"):)" + _TOKEN + rb":[ \t]*" + _VALUE + rb"\r\n)*"
+
+
+_HOP_BY_HOP = rb"connection|keep-alive|proxy-[a-z0-9-]*|te|trailer|transfer-encoding|upgrade"
+_OTHER_REQUEST_HEADERS = _header_lines_except(_HOP_BY_HOP + rb"|host|content-length|expect")
+
+# group 1: the target; group 2: the Host value
+SIMPLE_GET = re.compile(
+    rb"GET (/[!-~]*) HTTP/1\.1\r\n" + _OTHER_REQUEST_HEADERS
+    + rb"(?i:host):[ \t]*([!-~]+)[ \t]*\r\n" + _OTHER_REQUEST_HEADERS + rb"\r\n\Z")
+
+_RESPONSE_HEAD = re.compile(
+    rb"HTTP/1\.1 ([2-5][0-9][0-9]) " + _VALUE + rb"\r\n" + _header_lines_except(_HOP_BY_HOP) + rb"\r\n")
+_CONTENT_LENGTH = re.compile(rb"\n(?i:content-length):[ \t]*([^\r\n]*?)[ \t]*(?=\r\n)")
+
+# the headers one mesh hop adds for the next (proxy/http1/relay.py): a request that
+# carries any goes the general path, which knows which to believe and drops them
+MESH_HEADER = re.compile(rb"\n(?i:x-meshtui-)")
+
+
+def simple_get(data: bytes | memoryview, max_bytes: int, max_headers: int) -> re.Match[bytes] | None:
+    """The match of SIMPLE_GET when `data` is a simple GET within the head limits, else None."""
+    if len(data) > max_bytes:
+        return None
+    m = SIMPLE_GET.match(data)
+    # a header line takes 4 bytes at least: only a long head may have too many
+    if m is None or len(data) > 4 * max_headers and bytes(data).count(b"\n") > max_headers + 2:
+        return None
+    return m
+
+
+def whole_response(data: bytes | memoryview) -> int:
+    """The status of the whole response `data` is, or 0 when it is not one."""
+    m = _RESPONSE_HEAD.match(data)
+    if m is None:
+        return 0
+    end = m.end()
+    lengths = _CONTENT_LENGTH.findall(data, 0, end)
+    if len(lengths) != 1 or not lengths[0].isdigit() or end + int(lengths[0]) != len(data):
+        return 0
+    status = int(m.group(1))
+    return 0 if status == 204 or status == 304 else status
+
+
+def closing(response: bytes) -> bytes:
+    """`response` (a whole response) saying that the connection closes after it."""
+    end = response.index(b"\r\n\r\n") + 2
+    return response[:end] + b"connection: close\r\n" + response[end:]

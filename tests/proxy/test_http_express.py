@@ -1,0 +1,281 @@
+"""The express lane (proxy/http1/express.py): which bytes it takes, that what it takes
+httptools reads alike, and that every way out of it -- an answer not whole in one read,
+a stale pooled connection, a client that half-closes or pipelines, a server that
+drains -- ends as the general path would. (Most GETs of the other proxy tests take it
+too: balancing, retries, 504s, tap and the plain-mode headers are tested there.)"""
+from __future__ import annotations
+
+import asyncio
+
+import httptools
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from proxy.http1.express import closing, simple_get, whole_response
+from proxy.http1.server import Request, Response
+from tests.proxy.http_support import (
+    config, data_plane, endpoint, read_response, route, text_handler, upstreams,
+)
+
+GET = b"GET /p?q=1 HTTP/1.1\r\nHost: httpbin.httpbin:8080\r\nUser-Agent: t\r\n\r\n"
+OK = b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 3\r\n\r\nok\n"
+
+
+def one_route(port: int, **extra) -> dict:
+    return config("c1", [route("httpbin", "httpbin", 8080, [[("c1", [endpoint(port, "c1")])]], **extra)])
+
+
+# -- the patterns -------------------------------------------------------------------------------
+
+
+def test_a_simple_get_is_taken_with_its_target_and_host():
+    m = simple_get(memoryview(GET), 8192, 100)
+    assert m is not None and m.groups() == (b"/p?q=1", b"httpbin.httpbin:8080")
+
+
+@pytest.mark.parametrize("head", [
+    b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",  # two Hosts
+    b"GET / HTTP/1.1\r\nUser-Agent: t\r\n\r\n",  # none
+    b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: a\r\ncontent-length: 0\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: a\r\nTE: trailers\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: a\r\nProxy-Authorization: x\r\n\r\n",
+    b"GET / HTTP/1.0\r\nHost: a\r\n\r\n",
+    b"POST / HTTP/1.1\r\nHost: a\r\n\r\n",
+    b"GET http://a/ HTTP/1.1\r\nHost: a\r\n\r\n",  # absolute form
+    b"GET / HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\n",  # something after the head
+    b"GET / HTTP/1.1\r\nHost: a\r\n",  # not all of the head
+    b"GET / HTTP/1.1\r\nX: a\r\n b\r\nHost: a\r\n\r\n",  # obsolete line folding
+    b"GET / HTTP/1.1\r\nX : a\r\nHost: a\r\n\r\n",  # space before the colon
+    b"GET / HTTP/1.1\r\nX: a\nHost: a\r\n\r\n",  # bare LF
+    b"GET / HTTP/1.1\r\nX: a\x00\r\nHost: a\r\n\r\n",  # NUL in a value
+])
+def test_what_the_general_path_must_read_is_left_to_it(head):
+    assert simple_get(head, 8192, 100) is None
+
+
+def test_header_names_are_matched_whole():
+    head = b"GET / HTTP/1.1\r\nTeapot: 1\r\nHOST: a\r\nHostname: b\r\nConnectionless: c\r\n\r\n"
+    assert simple_get(head, 8192, 100).group(2) == b"a"
+
+
+def test_the_head_limits_apply():
+    assert simple_get(GET, len(GET) - 1, 100) is None
+    many = b"GET / HTTP/1.1\r\nHost: a\r\n" + b"".join(b"X-%d: %d\r\n" % (i, i) for i in range(120)) + b"\r\n"
+    assert simple_get(many, 8192, 100) is None and simple_get(many, 8192, 121) is not None
+
+
+@pytest.mark.parametrize("response,status", [
+    (OK, 200),
+    (OK.replace(b"200 OK", b"503 Service Unavailable"), 503),
+    (OK[:-1], 0),  # the body not all here
+    (OK + b"x", 0),  # more than the body
+    (OK.replace(b"content-length: 3", b"transfer-encoding: chunked"), 0),
+    (OK.replace(b"content-type: text/plain", b"content-length: 3"), 0),  # two lengths
+    (OK.replace(b"content-type: text/plain", b"Connection: close"), 0),
+    (b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n", 0),
+    (b"HTTP/1.1 100 Continue\r\n\r\n", 0),
+    (b"HTTP/1.0 200 OK\r\ncontent-length: 0\r\n\r\n", 0),
+])
+def test_a_whole_response_is_one_with_exactly_its_body(response, status):
+    assert whole_response(response) == status
+    assert whole_response(memoryview(response)) == status
+
+
+def test_closing_adds_connection_close_to_the_head():
+    assert closing(OK) == OK.replace(b"\r\n\r\n", b"\r\nconnection: close\r\n\r\n")
+
+
+class _Parsed:
+    def __init__(self) -> None:
+        self.url = b""
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.body = b""
+        self.complete = False
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name.lower(), value))
+
+    def on_body(self, body: bytes) -> None:
+        self.body += body
+
+    def on_message_complete(self) -> None:
+        self.complete = True
+
+
+_NAMES = st.sampled_from([b"Host", b"host", b"HOST", b"Content-Length", b"Transfer-Encoding", b"Connection",
+                          b"X-A", b"User-Agent", b"Accept", b"Te", b"Upgrade", b"Expect", b"Bad Name", b""])
+_VALUES = st.sampled_from([b"a", b" a.b:80 ", b"0", b"chunked", b"close", b"", b"\x00", b"x\ry", b"\xe9"])
+_LINES = st.lists(st.tuples(_NAMES, st.sampled_from([b":", b": ", b" : ", b":\t"]), _VALUES), max_size=5)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.sampled_from([b"GET", b"HEAD", b"get"]), st.sampled_from([b"/", b"/a?b", b"*", b"/a b", b"//x"]),
+       st.sampled_from([b"HTTP/1.1", b"HTTP/1.0", b"HTTP/2"]), _LINES, st.sampled_from([b"", b"\r\n", b"GET"]))
+def test_what_the_express_lane_takes_httptools_reads_as_the_same_simple_get(method, target, version, lines, tail):
+    head = b"%s %s %s\r\n" % (method, target, version) + b"".join(n + s + v + b"\r\n" for n, s, v in lines) \
+        + b"\r\n" + tail
+    m = simple_get(head, 8192, 100)
+    if m is None:
+        return
+    parsed = _Parsed()
+    parser = httptools.HttpRequestParser(parsed)
+    parser.feed_data(head)
+    assert parsed.complete and parser.get_method() == b"GET" and parser.get_http_version() == "1.1"
+    assert parsed.url == m.group(1) and parsed.body == b""
+    assert [v for n, v in parsed.headers if n == b"host"] == [m.group(2)]
+    assert not {n for n, _ in parsed.headers} & {b"content-length", b"transfer-encoding", b"connection",
+                                                  b"upgrade", b"expect", b"te"}
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.sampled_from([b"200 OK", b"404 Not Found", b"204 No Content", b"100 Continue", b"500 x", b"2000 x"]),
+       st.lists(st.tuples(st.sampled_from([b"Content-Length", b"content-length", b"Transfer-Encoding",
+                                           b"Connection", b"X-A", b"Bad Name"]),
+                          st.sampled_from([b": ", b":"]), st.sampled_from([b"3", b" 3 ", b"chunked", b"x", b"-1"])),
+                max_size=4),
+       st.sampled_from([b"", b"ok\n", b"ok\nmore", b"ok"]))
+def test_what_the_express_lane_calls_whole_httptools_reads_as_one_whole_response(status_line, lines, body):
+    response = b"HTTP/1.1 " + status_line + b"\r\n" + b"".join(n + s + v + b"\r\n" for n, s, v in lines) \
+        + b"\r\n" + body
+    status = whole_response(response)
+    if not status:
+        return
+    parsed = _Parsed()
+    parser = httptools.HttpResponseParser(parsed)
+    parser.feed_data(response)
+    assert parsed.complete and parser.get_status_code() == status
+    assert len(response) - len(parsed.body) == response.index(b"\r\n\r\n") + 4  # the body ends the bytes
+
+
+# -- ways out of it, through a proxy ------------------------------------------------------------------
+
+
+async def raw_upstream(answer):
+    """A TCP server that answers each request head with `answer(writer)`."""
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while await reader.readuntil(b"\r\n\r\n"):
+                await answer(writer)
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
+            pass  # (cancelled: a pooled connection still open when the test's loop ends)
+        finally:
+            writer.close()
+
+    return await asyncio.start_server(serve, "127.0.0.1", 0)
+
+
+async def test_an_answer_in_two_reads_is_taken_over_by_the_general_path():
+    async def in_two(writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 6\r\n\r\nhal")
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        writer.write(b"f!\n")
+
+    server = await raw_upstream(in_two)
+    async with server, data_plane("c1", one_route(server.sockets[0].getsockname()[1])) as plane:
+        reader, writer = await asyncio.open_connection(*plane.servers["outbound"].address)
+        for _ in range(3):  # on one client and one upstream connection
+            writer.write(GET)
+            status, headers, body = await read_response(reader)
+            assert (status, body) == (200, b"half!\n")
+        writer.close()
+        assert plane.pools.opened == 1
+        assert 'status_code="200"' in plane.metrics.render()
+
+
+async def test_a_chunked_answer_is_passed_on_by_the_general_path():
+    async def chunked(writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nab\n\r\n0\r\n\r\n")
+
+    server = await raw_upstream(chunked)
+    async with server, data_plane("c1", one_route(server.sockets[0].getsockname()[1])) as plane:
+        reader, writer = await asyncio.open_connection(*plane.servers["outbound"].address)
+        writer.write(GET)
+        status, headers, body = await read_response(reader)
+        writer.close()
+    assert (status, headers["transfer-encoding"], body) == (200, "chunked", b"ab\n")
+
+
+async def test_a_pooled_connection_the_upstream_closed_is_replaced_without_an_error():
+    async def once(writer: asyncio.StreamWriter) -> None:
+        writer.write(OK)
+        await writer.drain()
+        writer.close()  # no keep-alive, though the response does not say so
+
+    server = await raw_upstream(once)
+    async with server, data_plane("c1", one_route(server.sockets[0].getsockname()[1])) as plane:
+        reader, writer = await asyncio.open_connection(*plane.servers["outbound"].address)
+        for _ in range(4):
+            writer.write(GET)
+            assert (await read_response(reader))[::2] == (200, b"ok\n")
+            await asyncio.sleep(0.05)  # the close reaches the pool, or not: both must work
+        writer.close()
+        assert plane.pools.opened == 4
+        (snap,) = plane.health.snapshot()
+        assert (snap["failures"], snap["inflight"]) == (0, 0)
+
+
+async def test_a_request_pipelined_behind_an_express_one_is_answered_after_it():
+    async def slow_first(req: Request, resp: Response) -> None:
+        await asyncio.sleep(0.2 if req.target == b"/1" else 0)
+        resp.send(200, [], req.target)
+
+    async with upstreams(slow_first) as (up,), data_plane("c1", one_route(up.port)) as plane:
+        reader, writer = await asyncio.open_connection(*plane.servers["outbound"].address)
+        writer.write(GET.replace(b"/p?q=1", b"/1"))
+        await asyncio.sleep(0.05)  # the first is on its way
+        writer.write(GET.replace(b"/p?q=1", b"/2"))
+        answers = [(await read_response(reader))[2] for _ in range(2)]
+        writer.close()
+    assert answers == [b"/1", b"/2"]
+
+
+async def test_a_client_that_half_closes_after_its_get_gets_the_answer():
+    async with upstreams(text_handler("a")) as (up,), data_plane("c1", one_route(up.port)) as plane:
+        reader, writer = await asyncio.open_connection(*plane.servers["outbound"].address)
+        writer.write(GET)
+        writer.write_eof()
+        everything = await asyncio.wait_for(reader.read(), 5)  # then the proxy closes
+        writer.close()
+    assert everything.startswith(b"HTTP/1.1 200 OK\r\n") and everything.endswith(b"\r\n\r\na\n")
+
+
+async def test_an_answer_while_the_server_drains_says_the_connection_closes():
+    async def slow(req: Request, resp: Response) -> None:
+        await asyncio.sleep(0.3)
+        resp.send(200, [], b"late")
+
+    async with upstreams(slow) as (up,), data_plane("c1", one_route(up.port)) as plane:
+        reader, writer = await asyncio.open_connection(*plane.servers["outbound"].address)
+        writer.write(GET)
+        await asyncio.sleep(0.1)
+        plane.servers["outbound"].close()  # stop accepting, finish what is under way
+        status, headers, body = await read_response(reader)
+        assert (status, body, headers.get("connection")) == (200, b"late", "close")
+        assert await asyncio.wait_for(reader.read(), 5) == b""
+        writer.close()
+
+
+async def test_gateway_express_takes_the_caller_from_the_plain_hop_and_drops_those_headers():
+    async with upstreams(text_handler("ok")) as (up,):
+        gw = config("c1", gateway=[{"path": "/c1/httpbin-mesh", "path_type": "Prefix", "namespace": "httpbin",
+                                    "service": "httpbin", "port": 8080, "endpoints": [endpoint(up.port, "c1")],
+                                    "allowed_clusters": ["c2"]}])
+        async with data_plane("c1", gw, outbound=False, gateway=True) as plane:
+            reader, writer = await asyncio.open_connection(*plane.servers["gateway"].address)
+            for who in (b"c2", b"c3"):
+                writer.write(b"GET /c1/httpbin-mesh/x HTTP/1.1\r\nHost: gw\r\nX-Meshtui-Src-Cluster: " + who
+                             + b"\r\nx-meshtui-src-sa: curl\r\nX-Keep: 1\r\n\r\n")
+                answers = await read_response(reader)
+                assert answers[0] == (200 if who == b"c2" else 403)
+            writer.close()
+    assert up.targets == [b"/x"]
+    assert [n.lower() for n, _ in up.headers[0]] == [b"host", b"x-keep"]
