@@ -6,7 +6,8 @@ second HTTP stack in the process) and the live configuration it changes.
     GET  /live        200
     GET  /config      the current ProxyConfig as a dict (its `version` inside)
     PUT  /config      a new ProxyConfig (bearer token): validated, swapped atomically, then saved
-    GET  /tap         NDJSON stream of tap events; query = TapFilter.to_query()
+    GET  /tap         NDJSON stream of tap events; query = TapFilter.to_query(), and
+                      format=compact for proxy/tap.py CompactEncoder's lines (the controller's)
     GET  /endpoints   endpoint health
     PUT  /gateways    probe verdicts {"host:port": alive} or {"host:port": {"alive", "cluster", "latency_ms"}}
                       (bearer token)
@@ -37,7 +38,7 @@ from proxy.metrics import CONTENT_TYPE as PROMETHEUS_TEXT
 from proxy.metrics import Metrics
 from proxy.routing.health import EndpointHealth
 from proxy.routing.table import RouteTable
-from proxy.tap import TapHub, TapSubscription, ndjson
+from proxy.tap import CompactEncoder, TapHub, TapSubscription, ndjson
 from proxy.tls import ProxyIdentities
 
 log = logging.getLogger(__name__)
@@ -300,8 +301,13 @@ class Admin:
         of each: the proxy pays one wakeup, one encoding pass and one write per batch, not
         per event. While the subscriber's socket does not take more (paused), events are
         lost and counted, not queued: a `dropped` line says how many."""
+        q = dict(parse_qsl(query.decode("latin-1")))
+        form = q.pop("format", "json")
+        if form not in TAP_FORMATS:
+            raise AdminRefusal(400, f"bad tap format {form!r}: one of {', '.join(TAP_FORMATS)}")
+        encode = CompactEncoder() if form == "compact" else ndjson
         try:
-            flt = TapFilter.from_query(dict(parse_qsl(query.decode("latin-1"))))
+            flt = TapFilter.from_query(q)
             sub = self.tap.subscribe(flt, buffer=TAP_BUFFER)
         except ValueError as exc:
             raise AdminRefusal(400, f"bad tap filter: {exc}") from None
@@ -311,7 +317,7 @@ class Admin:
         try:
             while await sub.wait():
                 await asyncio.sleep(TAP_FLUSH_S)  # let the batch gather
-                resp.write(ndjson(sub.take()))
+                resp.write(encode(sub.take()))
                 if resp.paused:
                     sub.paused = True
                     await resp.drain()
@@ -328,6 +334,7 @@ TEXT = (b"content-type", b"text/plain; charset=utf-8")
 MAX_BODY = 64 * 1024 * 1024  # PUT bodies (a config)
 TAP_FLUSH_S = 0.01
 TAP_BUFFER = 10_000  # events a stream may hold between two flushes
+TAP_FORMATS = ("json", "compact")  # one TapEvent dict a line, or proxy/tap.py CompactEncoder's lines
 
 
 def _send_json(resp: Response, data: Any, status: int = 200) -> None:

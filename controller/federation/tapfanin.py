@@ -1,16 +1,16 @@
-"""One tap stream out of every proxy's: subscribes to each proxy's admin /tap with the filter
-(following proxies that appear, restart or go away) and merges the events into one bounded
+"""One tap stream out of every proxy's: subscribes to each proxy's admin /tap with the filter,
+in the compact format (`CompactLines` rebuilds its events), (following proxies that appear, restart or go away) and merges the events into one bounded
 buffer. The readers never wait for the consumer: when the buffer is full an event is dropped
 and counted, and the consumer receives `TapDropped(n)` before its next event."""
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import AsyncIterator, Callable
 
 import aiohttp
+import orjson
 
-from proxy.events import TapDropped, TapEvent, TapFilter
+from proxy.events import EVENT_KINDS, TapDropped, TapEvent, TapFilter
 
 BUFFER = 1000
 FOLLOW_PERIOD_S = 0.5
@@ -38,12 +38,15 @@ class TapMerge:
 
 
 def parse_line(line: bytes) -> TapEvent | TapDropped | None:
+    """A line of a proxy's tap stream in the json format: one event (or gap) a line."""
     try:
-        data = json.loads(line)
+        data = orjson.loads(line)
     except ValueError:
         return None
-    if not isinstance(data, dict):
-        return None
+    return _item(data) if isinstance(data, dict) else None
+
+
+def _item(data: dict) -> TapEvent | TapDropped | None:
     if data.get("kind") == "dropped":
         return TapDropped(int(data.get("dropped", 0)))
     try:
@@ -52,15 +55,57 @@ def parse_line(line: bytes) -> TapEvent | TapDropped | None:
         return None
 
 
+_ROUTES_MAX = 100_000
+
+
+class CompactLines:
+    """The lines of one proxy's compact tap stream (proxy/tap.py CompactEncoder) as events:
+    it remembers the routes the stream defined, and rebuilds each event from its route's
+    fields and its own array."""
+
+    def __init__(self) -> None:
+        self._routes: dict[int, dict] = {}
+
+    def __call__(self, line: bytes) -> TapEvent | TapDropped | None:
+        try:
+            data = orjson.loads(line)
+        except ValueError:
+            return None
+        if isinstance(data, list):
+            return self._event(data)
+        if not isinstance(data, dict):
+            return None
+        number = data.pop("route", None)
+        if number is None:
+            return _item(data)
+        if len(self._routes) >= _ROUTES_MAX:
+            self._routes.clear()
+        self._routes[number] = data
+        return None
+
+    def _event(self, data: list) -> TapEvent | None:
+        try:
+            route, number, kind, status, latency_ms, duration_ms, nbytes, ts, method, path, error, grpc_status = data
+            shared = self._routes[route]
+            if kind < 0:
+                return None
+            return TapEvent(**{**shared, "id": f"{shared['id']}{number}"}, kind=EVENT_KINDS[kind], method=method,
+                            path=path, status=status, latency_ms=latency_ms, duration_ms=duration_ms, bytes=nbytes,
+                            ts=ts, error=error, grpc_status=grpc_status)
+        except (ValueError, TypeError, KeyError, IndexError):
+            return None
+
+
 async def _read(session: aiohttp.ClientSession, admin: str, flt: TapFilter, merge: TapMerge) -> None:
     url = f"http://{admin}/tap"
     while True:
         try:
-            async with session.get(url, params=flt.to_query(),
+            async with session.get(url, params={**flt.to_query(), "format": "compact"},
                                    timeout=aiohttp.ClientTimeout(total=None, sock_connect=2.0)) as resp:
                 if resp.status == 200:
+                    parse = CompactLines()
                     async for line in resp.content:
-                        item = parse_line(line)
+                        item = parse(line)
                         if item is not None:
                             merge.offer(item)
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError):

@@ -6,8 +6,9 @@ from controller.embedded import EmbeddedController
 from controller.federation.layout import proxy_plans, replica_plans
 from controller.federation.probes import ProbeState, probe_targets, record_probe
 from controller.federation.readiness import without_unready
-from controller.federation.tapfanin import TapMerge, parse_line
-from proxy.events import TapDropped, TapEvent
+from controller.federation.tapfanin import CompactLines, TapMerge, parse_line
+from proxy.events import TapDropped, TapEvent, TapFilter
+from proxy.tap import CompactEncoder, TapHub, TapRoute, ndjson
 from tests.support import apply_reference, fixture_text
 
 LINK = """
@@ -107,3 +108,24 @@ def test_tap_lines_parse_to_events_or_drop_notices():
     assert parse_line(b'{"kind": "dropped", "dropped": 4}') == TapDropped(4)
     assert parse_line(b"not json") is None
     assert parse_line(b'{"kind": "request_init", "unknown_field": 1}') is None
+
+
+def test_a_compact_stream_reads_as_the_same_events_as_the_json_one():
+    hub = TapHub()
+    full, compact = hub.subscribe(TapFilter()), hub.subscribe(TapFilter())
+    routes = [TapRoute(TapEvent(id=f"c1:outbound:{i}:", kind="request_init", direction="outbound", cluster="c1",
+                                dst_service=f"s{i}", dst_endpoint="127.0.0.1:80", authority=f"s{i}.ns", tls=bool(i)))
+              for i in range(2)]
+    for n in range(6):
+        x = hub.open(routes[n % 2], n, b"GET", b"/p?n=%d" % n)
+        x.phase("response_init", 200 + n, 0.5 * n)
+        x.phase("response_end", 200 + n, 0.5 * n, n, 10 * n, "broke" if n == 5 else "", grpc_status=n or None)
+    hub.publish(TapEvent(id="whole", kind="response_end", direction="gateway", cluster="c1", status=204))
+    encode, parse = CompactEncoder(), CompactLines()
+    from_json = [parse_line(line) for line in ndjson(full.take()).splitlines()]
+    items = compact.take()
+    lines = encode([items.popleft() for _ in range(9)]).splitlines() + encode(items).splitlines()
+    from_compact = [e for e in map(parse, lines) if e is not None]
+    assert len(from_json) == 19 and from_compact == from_json
+    assert parse(b"[99,1,0,0,0.0,0.0,0,1.0,\"GET\",\"/\",\"\",null]") is None  # an undefined route
+    assert parse(b"[1,2,3]") is None and parse(b"nonsense") is None

@@ -121,10 +121,27 @@ async def test_tap_streams_events_of_matching_requests():
 
 async def test_bad_tap_filter_is_400():
     async with data_plane("c1", admin=True) as plane, aiohttp.ClientSession() as s:
-        for query, message in (("max_rps=-1", "max_rps must be >= 0"), ("max_rps=fast", "could not convert")):
+        for query, message in (("max_rps=-1", "max_rps must be >= 0"), ("max_rps=fast", "could not convert"),
+                               ("format=xml", "bad tap format 'xml': one of json, compact")):
             async with s.get(url(plane, "admin", f"/tap?{query}")) as r:
                 assert r.status == 400 and message in await r.text()
         assert not plane.tap.active
+
+
+async def test_a_compact_tap_stream_defines_the_route_then_sends_arrays():
+    async with upstreams(text_handler("a")) as (up,):
+        cfg = config("c1", [route("httpbin", "httpbin", 8080, [[("c1", [endpoint(up.port, "c1")])]])])
+        async with data_plane("c1", cfg, admin=True) as plane, aiohttp.ClientSession() as s:
+            async with s.get(url(plane, "admin", "/tap?format=compact&kinds=response_end")) as tap:
+                await _until(lambda: plane.tap.active)
+                for _ in range(2):
+                    async with s.get(url(plane, "outbound", "/x"), headers=HOST) as r:
+                        await r.read()
+                lines = [json.loads(await asyncio.wait_for(tap.content.readline(), 5)) for _ in range(3)]
+    definition, first, second = lines
+    assert (definition["dst_service"], definition["dst_endpoint"]) == ("httpbin", f"127.0.0.1:{up.port}")
+    assert [first[0], first[2], first[3], first[8], first[9]] == [definition["route"], 2, 200, "GET", "/x"]
+    assert second[0] == definition["route"] and second[1] == first[1] + 1
 
 
 async def _until(predicate, timeout: float = 5.0) -> None:

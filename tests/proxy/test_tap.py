@@ -6,7 +6,7 @@ from collections import deque
 import pytest
 
 from proxy.events import TapDropped, TapEvent, TapFilter
-from proxy.tap import TapHub, TapRoute, ndjson
+from proxy.tap import CompactEncoder, TapHub, TapRoute, ndjson
 
 
 class Clock:
@@ -253,3 +253,41 @@ async def test_a_stream_waits_for_events_and_takes_them_all_at_once():
     assert sub.take() == deque()
     sub.close()
     assert await sub.wait() is False
+
+
+async def test_a_compact_stream_defines_each_route_once_then_sends_arrays():
+    hub = TapHub()
+    sub = hub.subscribe(TapFilter())
+    route, other = tap_route(), tap_route()
+    encode = CompactEncoder()
+    exchange(hub, route, 1)
+    x = hub.open(other, 2, b"POST", b'/a "q"')
+    x.phase("response_end", 503, 1.5, 2.5, 0, "upstream said no", grpc_status=14)
+    hub.publish(TapEvent(id="h2:9", kind="request_init", direction="outbound", cluster="cluster-1"))
+    first = [json.loads(line) for line in encode(sub.take()).splitlines()]
+    exchange(hub, route, 3)
+    second = [json.loads(line) for line in encode(sub.take()).splitlines()]
+    definition = {"route": route.number, "id": "cluster-1:outbound:", "direction": "outbound",
+                  "cluster": "cluster-1", "src_cluster": "cluster-1", "src_identity": "", "dst_cluster": "cluster-3",
+                  "dst_namespace": "httpbin", "dst_service": "httpbin", "dst_endpoint": "10.0.0.1:8080",
+                  "scheme": "http", "authority": "httpbin.httpbin:8080", "tls": True}
+    assert first[0] == definition
+    init, head, end = first[1:4]
+    assert init[:3] == [route.number, 1, 0] and init[8:] == ["GET", "/get", "", None]
+    assert head[:4] == [route.number, 1, 1, 200] and head[4] == 1.5
+    assert end[:7] == [route.number, 1, 2, 200, 1.5, 2.5, 42] and end[7] >= init[7]
+    assert first[4] == {**definition, "route": other.number}
+    assert first[5:7] == [[other.number, 2, 0, 0, 0.0, 0.0, 0, first[5][7], "POST", '/a "q"', "", None],
+                          [other.number, 2, 2, 503, 1.5, 2.5, 0, first[6][7], "POST", '/a "q"', "upstream said no", 14]]
+    assert first[7]["id"] == "h2:9" and first[7]["kind"] == "request_init"  # published whole: a whole dict
+    assert [line[:3] for line in second] == [[route.number, 3, k] for k in (0, 1, 2)]  # defined already
+    assert len(encode(deque([TapDropped(5)]))) < 40
+
+
+async def test_a_compact_stream_is_a_fraction_of_the_json_one():
+    hub = TapHub()
+    full, compact = hub.subscribe(TapFilter()), hub.subscribe(TapFilter())
+    route = tap_route()
+    for n in range(100):
+        exchange(hub, route, n)
+    assert len(CompactEncoder()(compact.take())) * 4 < len(ndjson(full.take()))
