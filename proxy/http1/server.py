@@ -395,7 +395,7 @@ class HttpServerProtocol(ReadInto):
         for name, value in headers:
             low = name.lower()
             if low == b"host":
-                host = value
+                host = value.rstrip(b" \t")  # (llhttp keeps trailing whitespace, which is not the value's)
             elif low == b"content-length":
                 length = int(value)  # llhttp has checked it
             elif low == b"transfer-encoding":

@@ -392,3 +392,14 @@ async def test_a_retry_runs_in_the_context_of_its_request():
     # /alice on the flaky endpoint; /bob on its pooled connection, again on a new one (stale),
     # then retried from that connection's callback on the other endpoint
     assert (seen, connections) == (["/alice", "/bob", "/bob"], 2)
+
+
+async def test_a_host_with_trailing_whitespace_is_routed_by_its_value_on_either_path():
+    async with upstreams(text_handler("a")) as (a,):
+        async with data_plane("c1", one_route(a.port)) as plane:
+            reader, writer = await asyncio.open_connection(*plane.servers["outbound"].address)
+            for head in (b"GET / HTTP/1.1\r\nHost: httpbin.httpbin:8080 \t\r\n\r\n",  # express
+                         b"POST / HTTP/1.1\r\nHost: httpbin.httpbin:8080 \r\ncontent-length: 1\r\n\r\nx"):  # general
+                writer.write(head)
+                assert (await read_response(reader))[::2] == (200, b"a\n")
+            writer.close()
