@@ -235,12 +235,13 @@ def profiled(pid: int, out: Path, duration: int) -> subprocess.Popen | None:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def run(duration: int, connections: int, profile: Path | None = None) -> list[Result]:
+def run(duration: int, connections: int, profile: Path | None = None, rounds: int = 1) -> list[list[Result]]:
+    """Each round measures every target once, one after the other; the results by round."""
     nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if os.access("/usr/sbin/nginx", os.X_OK) else None)
     if shutil.which("wrk") is None or nginx is None:
         raise SystemExit("benchmarks/proxy.py needs wrk and nginx: run `make tools` (sh .ci/install-tools)")
     procs: list[subprocess.Popen] = []
-    results: list[Result] = []
+    results: list[list[Result]] = [[] for _ in range(rounds)]
     with tempfile.TemporaryDirectory(prefix="meshtui-bench-") as tmp:
         try:
             echo_port = free_port()
@@ -305,8 +306,9 @@ def run(duration: int, connections: int, profile: Path | None = None) -> list[Re
             ]
             for name, url, host, pids in targets:
                 wrk(url, host=host, duration=1, connections=connections)  # warm up pools and caches
+            for round_number, (name, url, host, pids) in ((r, t) for r in range(rounds) for t in targets):
                 spies = []
-                if profile is not None and pids and pids[0] in (p1.pid, p2.pid, p2t.pid):
+                if profile is not None and round_number == 0 and pids and pids[0] in (p1.pid, p2.pid, p2t.pid):
                     for pid in pids:
                         out = profile / f"{name.replace(' ', '').replace('->', '-')}-{pid}.speedscope.json"
                         spies.append(profiled(pid, out, duration))
@@ -323,51 +325,90 @@ def run(duration: int, connections: int, profile: Path | None = None) -> list[Re
                 n = rps * duration
                 echo_us = (cpu1[1] - cpu0[1]) / n * 1e6
                 proxy_us = ((cpu1[0] - cpu0[0]) - (cpu1[1] - cpu0[1])) / n * 1e6 if pids else None
-                results.append(Result(name, rps, p50, p99, errors, rss_kib(*pids) if pids else None,
-                                      echo_us, proxy_us, tap.events if tap is not None else None,
-                                      gateway_handshakes(c1t["admin"]) if name == MTLS_TARGET else None,
-                                      tuple((b - a) / n * 1e6 for a, b in zip(cpu0[2], cpu1[2]))))
+                results[round_number].append(Result(name, rps, p50, p99, errors, rss_kib(*pids) if pids else None,
+                                                    echo_us, proxy_us, tap.events if tap is not None else None,
+                                                    gateway_handshakes(c1t["admin"]) if name == MTLS_TARGET
+                                                    else None,
+                                                    tuple((b - a) / n * 1e6 for a, b in zip(cpu0[2], cpu1[2]))))
         finally:
             for proc in reversed(procs):
                 stop(proc)
     return results
 
 
-def report(results: list[Result], duration: int, connections: int) -> str:
-    ref = next(r for r in results if r.name.startswith("nginx"))
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def _goal(label: str, values: list[float], met: bool, unit: str = "x") -> str:
+    each = " ".join(f"{v:.2f}" if unit == "x" else f"{v:.1%}" for v in values)
+    median = _median(values)
+    shown = f"{median:.2f}x" if unit == "x" else f"{median:.1%}"
+    return f"  {label}: {shown} [{each}]  {'MET' if met else 'NOT MET'}"
+
+
+def report(rounds: list[list[Result]], duration: int, connections: int) -> str:
+    """The median of each figure over the rounds, then each goal's ratio: per round (in
+    brackets), and their median against the goal."""
+    by_name: dict[str, list[Result]] = {}
+    for results in rounds:
+        for r in results:
+            by_name.setdefault(r.name, []).append(r)
     lines = [
-        f"wrk -t1 -c{connections} -d{duration}s, loopback, {os.cpu_count()} cores shared by wrk, app and proxies",
+        f"wrk -t1 -c{connections} -d{duration}s, {len(rounds)} round(s) of every target in turn, loopback, "
+        f"{os.cpu_count()} cores shared by wrk, app and proxies; medians over the rounds",
         f"{'target':<22} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'vs nginx':>9} {'RSS MiB':>8} "
         f"{'echo us/req':>11} {'proxy us/req':>12}",
     ]
-    for r in results:
-        rss = f"{r.rss_kib / 1024:.1f}" if r.rss_kib is not None else "-"
-        cpu = f"{r.cpu_us:.0f}" if r.cpu_us is not None else "-"
-        lines.append(f"{r.name:<22} {r.rps:>9.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} {r.errors:>7} "
-                     f"{r.rps / ref.rps:>8.2f}x {rss:>8} {r.echo_cpu_us:>11.0f} {cpu:>12}")
-    outbound = next((r for r in results if r.name == "outbound proxy"), None)
-    tapped = next((r for r in results if r.name == TAP_TARGET), None)
-    if outbound is not None and tapped is not None:
-        cost = 1 - tapped.rps / outbound.rps
-        lines.append(f"a tap subscriber ({tapped.tap_events} events read) costs {cost:.1%} of the outbound "
-                     f"proxy's requests/s (goal: under 10%: {'MET' if cost < 0.10 else 'NOT MET'}), "
-                     f"+{tapped.cpu_us - outbound.cpu_us:.0f} us/req of its CPU")
-    as_json = next((r for r in results if r.name == TAP_JSON_TARGET), None)
-    if outbound is not None and as_json is not None:
-        lines.append(f"  reading whole JSON lines instead ({as_json.tap_events} events): "
-                     f"{1 - as_json.rps / outbound.rps:.1%}, +{as_json.cpu_us - outbound.cpu_us:.0f} us/req")
-    plain = next((r for r in results if r.name == "outbound -> gateway"), None)
-    mtls = next((r for r in results if r.name == MTLS_TARGET), None)
-    if plain is not None and mtls is not None:
-        for r in (plain, mtls):
-            lines.append(f"{r.name}: {' + '.join(f'{us:.0f}' for us in r.cpu_us_each)} us/req (outbound + gateway)")
-        if plain.cpu_us and mtls.cpu_us:  # steadier than requests/s on a shared machine
-            lines.append(f"mTLS adds {mtls.cpu_us / plain.cpu_us - 1:.0%} to the proxies' CPU time per request")
-        cost = 1 - mtls.rps / plain.rps
-        lines.append(f"mTLS costs {cost:.1%} of the plain cross-cluster requests/s (goal: under 15%: "
-                     f"{'MET' if cost < 0.15 else 'NOT MET'})")
-        reused = "reused" if mtls.handshakes is not None and mtls.handshakes <= connections else "NOT reused"
-        lines.append(f"{mtls.handshakes} TLS handshakes at the gateway in all (warm-up included) for {connections} "
+    ref_rps = _median([r.rps for r in by_name["nginx reverse proxy"]])
+    for name, rs in by_name.items():
+        rss = max((r.rss_kib for r in rs if r.rss_kib is not None), default=None)
+        cpu = _median([r.cpu_us for r in rs]) if rs[0].cpu_us is not None else None
+        rps = _median([r.rps for r in rs])
+        lines.append(f"{name:<22} {rps:>9.0f} {_median([r.p50_ms for r in rs]):>8.2f} "
+                     f"{_median([r.p99_ms for r in rs]):>8.2f} {sum(r.errors for r in rs):>7} "
+                     f"{rps / ref_rps:>8.2f}x {f'{rss / 1024:.1f}' if rss is not None else '-':>8} "
+                     f"{_median([r.echo_cpu_us for r in rs]):>11.0f} {f'{cpu:.0f}' if cpu is not None else '-':>12}")
+
+    def paired(a: str, b: str, ratio) -> list[float]:
+        return [ratio(x, y) for x, y in zip(by_name.get(a, []), by_name.get(b, []))]
+
+    lines.append("goals, with each round's figure in brackets:")
+    outbound = by_name.get("outbound proxy")
+    if outbound:
+        vs = paired("outbound proxy", "nginx reverse proxy", lambda x, y: x.rps / y.rps)
+        lines.append(_goal("outbound proxy >= 0.8x nginx's requests/s", vs, _median(vs) >= 0.8))
+        p99 = paired("outbound proxy", "nginx reverse proxy", lambda x, y: x.p99_ms / y.p99_ms)
+        lines.append(_goal("outbound proxy p99 <= 1.5x nginx's", p99, _median(p99) <= 1.5))
+        # per process of ours (a cross-cluster target's figure is its two proxies' sum)
+        per_proxy = {name: max(r.rss_kib / len(r.cpu_us_each) for r in rs) / 1024 for name, rs in by_name.items()
+                     if rs[0].rss_kib is not None and name != "nginx reverse proxy"}
+        worst = max(per_proxy.values())
+        lines.append(f"  RSS per proxy < 40 MB: at most {worst:.1f} MiB ({per_proxy['outbound proxy']:.1f} plain, "
+                     f"{per_proxy.get(MTLS_TARGET, 0):.1f} with --tls-dir)  {'MET' if worst * 1.048576 < 40 else 'NOT MET'}")
+    if outbound and TAP_TARGET in by_name:
+        cost = paired(TAP_TARGET, "outbound proxy", lambda x, y: 1 - x.rps / y.rps)
+        extra = _median(paired(TAP_TARGET, "outbound proxy", lambda x, y: x.cpu_us - y.cpu_us))
+        events = sum(r.tap_events or 0 for r in by_name[TAP_TARGET])
+        lines.append(_goal(f"a tap subscriber (the controller's compact stream; {events} events read) costs < 10% "
+                           f"of the outbound proxy's requests/s", cost, _median(cost) < 0.10, unit="%")
+                     + f"; +{extra:.0f} us/req of its CPU")
+    if outbound and TAP_JSON_TARGET in by_name:
+        cost = paired(TAP_JSON_TARGET, "outbound proxy", lambda x, y: 1 - x.rps / y.rps)
+        extra = _median(paired(TAP_JSON_TARGET, "outbound proxy", lambda x, y: x.cpu_us - y.cpu_us))
+        lines.append(f"  (reading whole JSON lines instead: {_median(cost):.1%}; +{extra:.0f} us/req)")
+    if "outbound -> gateway" in by_name and MTLS_TARGET in by_name:
+        for name in ("outbound -> gateway", MTLS_TARGET):
+            each = [_median([r.cpu_us_each[i] for r in by_name[name]]) for i in range(2)]
+            lines.append(f"  {name}: {each[0]:.0f} + {each[1]:.0f} us/req (outbound + gateway)")
+        cost = paired(MTLS_TARGET, "outbound -> gateway", lambda x, y: 1 - x.rps / y.rps)
+        lines.append(_goal("mTLS costs < 15% of the plain cross-cluster requests/s", cost, _median(cost) < 0.15,
+                           unit="%"))
+        handshakes = by_name[MTLS_TARGET][-1].handshakes
+        reused = "reused" if handshakes is not None and handshakes <= connections else "NOT reused"
+        lines.append(f"  {handshakes} TLS handshakes at the gateway in all (warm-up included) for {connections} "
                      f"client connections: pooled connections are {reused}")
     return "\n".join(lines)
 
@@ -376,12 +417,14 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--duration", type=int, default=10, help="seconds per measured target (default 10)")
     p.add_argument("--connections", type=int, default=50, help="wrk connections (default 50)")
+    p.add_argument("--rounds", type=int, default=3,
+                   help="measure every target this many times, in turn, and report medians (default 3)")
     p.add_argument("--profile", type=Path, default=None, metavar="DIR",
                    help="record the proxies with py-spy into DIR (speedscope files)")
     args = p.parse_args(argv)
     if args.profile is not None:
         args.profile.mkdir(parents=True, exist_ok=True)
-    results = run(args.duration, args.connections, args.profile)
+    results = run(args.duration, args.connections, args.profile, args.rounds)
     print(report(results, args.duration, args.connections))
     return 0
 

@@ -18,7 +18,7 @@ import time
 # name -> arguments for a short run (about a minute each); `--long` drops them
 SHORT_RUNS: dict[str, list[str]] = {
     "propagation": [],
-    "proxy": ["--duration", "5"],
+    "proxy": ["--duration", "4", "--rounds", "2"],
     "h2": ["--duration", "5"],
     "tui": ["--duration", "20"],
     "ssh": ["--counts", "1,2,4", "--process-counts", "1,2", "--rounds", "10"],

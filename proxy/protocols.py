@@ -20,7 +20,7 @@ import math
 import re
 from collections.abc import Callable
 
-from proxy.http1.server import HttpServer, HttpServerProtocol
+from proxy.http1.server import HttpServer
 from proxy.tcp.preamble import MAGIC as TCP_MAGIC
 
 H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
@@ -73,9 +73,6 @@ class ProtocolServer(HttpServer):
 
     def protocol(self) -> asyncio.Protocol:
         return _Sniffer(self)  # picks HTTP/1.1, HTTP/2, TCP or opaque per connection
-
-    def http1(self) -> asyncio.Protocol:
-        return HttpServerProtocol(self.handler, self.limits, self.connections, self.express)
 
     def abort(self) -> None:
         """Stop at once: no more connections, every HTTP connection cut, no sweep."""

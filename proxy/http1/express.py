@@ -30,9 +30,11 @@ SIMPLE_GET = re.compile(
     rb"GET (/[!-~]*) HTTP/1\.1\r\n" + _OTHER_REQUEST_HEADERS
     + rb"(?i:host):[ \t]*([!-~]+)[ \t]*\r\n" + _OTHER_REQUEST_HEADERS + rb"\r\n\Z")
 
+_OTHER_RESPONSE_HEADERS = _header_lines_except(_HOP_BY_HOP + rb"|content-length")
+# group 1: the status; group 2: the Content-Length
 _RESPONSE_HEAD = re.compile(
-    rb"HTTP/1\.1 ([2-5][0-9][0-9]) " + _VALUE + rb"\r\n" + _header_lines_except(_HOP_BY_HOP) + rb"\r\n")
-_CONTENT_LENGTH = re.compile(rb"\n(?i:content-length):[ \t]*([^\r\n]*?)[ \t]*(?=\r\n)")
+    rb"HTTP/1\.1 ([2-5][0-9][0-9]) " + _VALUE + rb"\r\n" + _OTHER_RESPONSE_HEADERS
+    + rb"(?i:content-length):[ \t]*([0-9]{1,15})[ \t]*\r\n" + _OTHER_RESPONSE_HEADERS + rb"\r\n")
 
 # the headers one mesh hop adds for the next (proxy/http1/relay.py): a request that
 # carries any goes the general path, which knows which to believe and drops them
@@ -53,11 +55,7 @@ def simple_get(data: bytes | memoryview, max_bytes: int, max_headers: int) -> re
 def whole_response(data: bytes | memoryview) -> int:
     """The status of the whole response `data` is, or 0 when it is not one."""
     m = _RESPONSE_HEAD.match(data)
-    if m is None:
-        return 0
-    end = m.end()
-    lengths = _CONTENT_LENGTH.findall(data, 0, end)
-    if len(lengths) != 1 or not lengths[0].isdigit() or end + int(lengths[0]) != len(data):
+    if m is None or m.end() + int(m.group(2)) != len(data):
         return 0
     status = int(m.group(1))
     return 0 if status == 204 or status == 304 else status

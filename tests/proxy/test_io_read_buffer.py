@@ -1,7 +1,8 @@
-"""The server and the upstream client read into one shared buffer (proxy/http1/flow.py
-ReadInto), on plain TCP and TLS, under the stdlib loop and uvloop (the proxy's loop):
-bodies of concurrent connections never mix, and a connection handed to another
-protocol still delivers its bytes to that protocol."""
+"""The server and the upstream client read TLS connections into one shared buffer
+(proxy/http1/flow.py ReadInto), and plain ones as the transport hands them over; on
+both, under the stdlib loop and uvloop (the proxy's loop): bodies of concurrent
+connections never mix, and a connection handed to another protocol still delivers
+its bytes to that protocol."""
 from __future__ import annotations
 
 import asyncio
