@@ -225,7 +225,7 @@ _EXPRESS = Request()
 _EXPRESS.body = NO_BODY
 
 
-class HttpServerProtocol(asyncio.Protocol):
+class HttpServerProtocol(asyncio.BaseProtocol):
     def __init__(self, handler: Handler, limits: Limits, connections: set[HttpServerProtocol],
                  express: Express | None = None) -> None:
         self._handler = handler
@@ -673,7 +673,8 @@ class HttpServerProtocol(asyncio.Protocol):
 
 class TlsHttpServerProtocol(HttpServerProtocol, ReadInto):
     """Over TLS: reads into the shared buffer (see ReadInto; on plain TCP that costs
-    uvloop two calls instead of one a read, and spares nothing)."""
+    uvloop two calls instead of one a read, and spares nothing). uvloop reads into the
+    buffer only for a protocol that is no asyncio.Protocol: hence BaseProtocol above."""
 
 
 class HttpServer:

@@ -15,6 +15,7 @@ import pytest
 import uvloop
 
 from proxy.config import Endpoint
+from proxy.http1.flow import _READ
 from proxy.http1.pool import Pools
 from proxy.http1.server import HttpServer, Request, Response
 from tests.proxy.http_support import client_context, make_ca, make_leaf, server_context
@@ -108,5 +109,40 @@ def test_bytes_after_a_protocol_switch_reach_the_new_protocol(loop: str) -> None
         finally:
             writer.close()
             await server.shutdown(1.0)
+
+    run(loop, main)
+
+
+@pytest.mark.parametrize("loop", sorted(LOOPS))
+def test_over_tls_the_server_and_the_client_read_into_the_shared_buffer(loop: str, tmp_path: Path) -> None:
+    # uvloop allocates (and frees) a 256 KiB bytes object per TLS read for any other
+    # protocol; it reads into the buffer only for one that is no asyncio.Protocol
+    seen_by_server: list[bytes] = []
+
+    async def snapshot(req: Request, resp: Response) -> None:
+        seen_by_server.append(bytes(_READ.view[:200]))  # what the server's last read put there
+        await echo_digest(req, resp)
+
+    async def main() -> None:
+        ca = make_ca(tmp_path)
+        server_ctx = server_context(make_leaf(tmp_path, ca, "server"), require_client=False)
+        server = await HttpServer(snapshot, ssl_context=server_ctx).listen("127.0.0.1", 0)
+        client_ctx = client_context(None, ca[2])
+        pools = Pools(tls_for=lambda ep: (client_ctx, "localhost"))
+        ep = Endpoint("127.0.0.1", server.address[1], "c1")
+        try:
+            conn = await pools.connect(ep, pools.key(ep))
+            got = Collect()
+            _READ.view[:] = bytes(len(_READ.view))
+            conn.begin(b"POST /server-read HTTP/1.1\r\nhost: x\r\ncontent-length: 11\r\n\r\nclient-sent", got,
+                       head_request=False, body=False, timeout_s=10)
+            assert (await got.done)[0] == 200
+            seen_by_client = bytes(_READ.view[:200])
+            conn.close()
+        finally:
+            pools.close()
+            await server.shutdown(1.0)
+        assert b"POST /server-read" in seen_by_server[0]
+        assert seen_by_client.startswith(b"HTTP/1.1 200 ") and b"client-sent" in seen_by_client
 
     run(loop, main)
