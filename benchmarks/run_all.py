@@ -19,6 +19,7 @@ import time
 SHORT_RUNS: dict[str, list[str]] = {
     "propagation": [],
     "proxy": ["--duration", "4", "--rounds", "2"],
+    "express": ["--requests", "5000", "--repeat", "3"],
     "h2": ["--duration", "5"],
     "tui": ["--duration", "20"],
     "ssh": ["--counts", "1,2,4", "--process-counts", "1,2", "--rounds", "10"],

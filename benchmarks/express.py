@@ -1,0 +1,132 @@
+"""The Python cost of one request on the outbound proxy's HTTP/1.1 paths, without
+sockets: the real DataPlane's listener protocol, route table, relay and upstream
+connection, driven with in-memory transports as uvloop would drive them (a read of
+the client's GET, then a read of the whole answer). It leaves out the kernel and
+uvloop, which benchmarks/proxy.py measures, and is steady on a busy machine: the
+figure to compare changes of the request path with.
+
+    python -m benchmarks.express [--requests 20000] [--repeat 7]
+
+Prints microseconds per request (best of `--repeat`) for: the express lane
+(proxy/http1/express.py); the same with an uncapped tap subscriber whose events are
+encoded every 100 requests as the controller's stream is (CompactEncoder); and the
+general path (a GET the express lane leaves to it: one header it must act on).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import timeit
+from collections.abc import Callable
+
+import uvloop
+
+from proxy.config import Limits, ListenSettings
+from proxy.events import TapFilter
+from proxy.http1.client import UpstreamConnection
+from proxy.http1.server import HttpServerProtocol
+from proxy.main import DataPlane
+from proxy.tap import CompactEncoder
+
+EXPRESS_GET = b"GET / HTTP/1.1\r\nHost: httpbin.httpbin:8080\r\n\r\n"
+GENERAL_GET = b"GET / HTTP/1.1\r\nHost: httpbin.httpbin:8080\r\nConnection: keep-alive\r\n\r\n"
+ANSWER = (b"HTTP/1.1 200 OK\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: 48\r\n\r\n"
+          b"Hi, I am from cluster-1 and controlled by mesh!\n")
+UPSTREAM = ("127.0.0.1", 9)
+
+
+class MemoryTransport:
+    """What the protocols call on a transport; keeps the last write."""
+
+    def __init__(self, protocol: object) -> None:
+        self.protocol = protocol
+        self.last = b""
+
+    def write(self, data: bytes) -> None:
+        self.last = data
+
+    def is_closing(self) -> bool:
+        return False
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        return ("127.0.0.1", 40000) if name == "peername" else default
+
+    def get_protocol(self) -> object:
+        return self.protocol
+
+    def pause_reading(self) -> None: ...
+
+    def resume_reading(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    def abort(self) -> None: ...
+
+
+def config() -> dict:
+    return {"cluster": "c1", "cluster_key": "default/default/default/c1", "version": 1, "gateway": [],
+            "routes": [{"namespace": "httpbin", "name": "httpbin", "port": 8080, "tiers": [[{
+                "cluster": "c1", "weight": 100,
+                "endpoints": [{"host": UPSTREAM[0], "port": UPSTREAM[1], "cluster": "c1"}]}]]}]}
+
+
+async def measure(requests: int, repeat: int) -> dict[str, float]:
+    plane = DataPlane(ListenSettings(cluster="c1", outbound="127.0.0.1:0", limits=Limits()))
+    plane.live.apply(config(), persist=False)
+    await plane.start()
+    try:
+        server = plane.servers["outbound"]
+        client = HttpServerProtocol(server.handler, server.limits, server.connections, server.express)
+        to_client = MemoryTransport(client)
+        client.connection_made(to_client)  # type: ignore[arg-type]
+        upstream = UpstreamConnection((*UPSTREAM, None, ""), plane.pools._lost)
+        upstream.connection_made(MemoryTransport(upstream))  # type: ignore[arg-type]
+        upstream.response_done = upstream.request_done = upstream._keep_alive = True  # an idle pooled one
+        plane.pools.release(upstream)
+
+        def exchange(get: bytes) -> Callable[[], None]:
+            def one() -> None:
+                client.data_received(get)
+                upstream.data_received(ANSWER)
+            return one
+
+        figures = {}
+        for name, get in (("express lane", EXPRESS_GET), ("general path", GENERAL_GET)):
+            one = exchange(get)
+            one()
+            assert to_client.last.startswith(b"HTTP/1.1 200 OK\r\n"), to_client.last
+            figures[name] = min(timeit.repeat(one, setup="gc.enable()", number=requests, repeat=repeat)) / requests * 1e6
+        tapped = plane.tap.subscribe(TapFilter(), buffer=1 << 30)
+        encode = CompactEncoder()
+        express = exchange(EXPRESS_GET)
+
+        def hundred() -> None:
+            for _ in range(100):
+                express()
+            encode(tapped.take())
+
+        figures["express lane + tap subscriber"] = min(
+            timeit.repeat(hundred, setup="gc.enable()", number=max(1, requests // 100), repeat=repeat)) / (requests // 100 * 100) * 1e6
+        tapped.close()
+        return figures
+    finally:
+        await plane.stop(grace_s=0.0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--requests", type=int, default=20000)
+    p.add_argument("--repeat", type=int, default=7)
+    args = p.parse_args(argv)
+    figures = uvloop.run(measure(args.requests, args.repeat))
+    print(f"Python per request on the outbound proxy (no sockets; best of {args.repeat} x {args.requests}):")
+    for name, us in figures.items():
+        print(f"  {name:<32} {us:6.1f} us")
+    base = figures["express lane"]
+    print(f"  the tap subscriber adds {figures['express lane + tap subscriber'] - base:.1f} us; "
+          f"the general path costs {figures['general path'] / base:.1f}x the express lane")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
