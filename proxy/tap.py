@@ -83,7 +83,7 @@ class TapExchange:
     """The tap of one request: its route, number, method and path, when it began,
     and the subscriptions whose filter selects it."""
 
-    __slots__ = ("route", "number", "method", "target", "ts", "subs", "_fixed", "_request")
+    __slots__ = ("route", "number", "method", "target", "ts", "subs", "_fixed", "_compact")
 
     def __init__(self, route: TapRoute, number: int, method: bytes, target: bytes, ts: float,
                  subs: tuple[TapSubscription, ...]) -> None:
@@ -94,7 +94,7 @@ class TapExchange:
         self.ts = ts
         self.subs = subs
         self._fixed = b""
-        self._request: tuple[bytes, bytes] | None = None
+        self._compact: tuple[bytes, bytes] | None = None
 
     def phase(self, kind: str, status: int, latency_ms: float, duration_ms: float = 0.0, nbytes: int = 0,
               error: str = "", grpc_status: int | None = None) -> None:
@@ -126,11 +126,11 @@ class TapExchange:
     def compact(self) -> tuple[bytes, bytes]:
         """What its compact lines start and end with: '[<route>,<number>,' and
         ',"GET","/p"' (see CompactEncoder)."""
-        if not self._request:
-            self._request = (b"[%d,%d," % (self.route.number, self.number),
+        if not self._compact:
+            self._compact = (b"[%d,%d," % (self.route.number, self.number),
                              b",%b,%b" % (orjson.dumps(self.method.decode("latin-1")),
                                           orjson.dumps(self.target.decode("latin-1"))))
-        return self._request
+        return self._compact
 
 
 def event_of(record: PhaseRecord) -> TapEvent:
@@ -202,7 +202,7 @@ class CompactEncoder:
                     continue
                 if x.route.number not in defined:
                     self._define(buf, x.route)
-                head, request = x._request or x.compact()
+                head, request = x._compact or x.compact()
                 if error or grpc_status is not None:
                     buf += _COMPACT_PHASE_ANY % (head, kind_number, status, orjson.dumps(latency_ms),
                                                  orjson.dumps(duration_ms), nbytes, orjson.dumps(ts), request,
@@ -213,7 +213,7 @@ class CompactEncoder:
             elif kind_of is TapExchange:
                 if item.route.number not in defined:
                     self._define(buf, item.route)
-                head, request = item._request or item.compact()
+                head, request = item._compact or item.compact()
                 buf += _COMPACT_INIT % (head, orjson.dumps(item.ts), request)
             else:
                 buf += orjson.dumps(item, option=_NEWLINE)

@@ -1,7 +1,8 @@
-"""One tap stream out of every proxy's: subscribes to each proxy's admin /tap with the filter,
-in the compact format (`CompactLines` rebuilds its events), (following proxies that appear, restart or go away) and merges the events into one bounded
-buffer. The readers never wait for the consumer: when the buffer is full an event is dropped
-and counted, and the consumer receives `TapDropped(n)` before its next event."""
+"""One tap stream out of every proxy's: subscribes to each proxy's admin /tap with the filter
+in the compact format (`CompactLines` rebuilds its events), following proxies that appear,
+restart or go away, and merges the events into one bounded buffer. The readers never wait
+for the consumer: when the buffer is full an event is dropped and counted, and the consumer
+receives `TapDropped(n)` before its next event."""
 from __future__ import annotations
 
 import asyncio

@@ -518,13 +518,17 @@ class HttpServerProtocol(asyncio.BaseProtocol):
                 transport.close()
                 return
             req.body.discard()
+        self._serve_next()
+
+    def _serve_next(self) -> None:
+        """The connection is free: the next pipelined request, else wait for one."""
         if self._pipeline:
             nxt = self._pipeline.popleft()
             self._update_reading()
             self._start(nxt)
-            return
-        self._update_reading()
-        self._maybe_idle()
+        else:
+            self._update_reading()
+            self._maybe_idle()
 
     # -- the express lane (see `Express`) ------------------------------------------------
 
@@ -541,13 +545,8 @@ class HttpServerProtocol(asyncio.BaseProtocol):
             return
         if self.refusal is not None:
             self._close_lingering(text_response(*self.refusal, close=True))
-        elif self._pipeline:
-            nxt = self._pipeline.popleft()
-            self._update_reading()
-            self._start(nxt)
         else:
-            self._update_reading()
-            self._maybe_idle()
+            self._serve_next()
 
     def express_general(self, req: Request) -> Response:
         """The general path takes over the express call's request `req` (made by
