@@ -29,7 +29,7 @@ from proxy.main import DataPlane
 from proxy.tap import CompactEncoder
 
 EXPRESS_GET = b"GET / HTTP/1.1\r\nHost: httpbin.httpbin:8080\r\n\r\n"
-GENERAL_GET = b"GET / HTTP/1.1\r\nHost: httpbin.httpbin:8080\r\nConnection: keep-alive\r\n\r\n"
+GENERAL_GET = b"GET / HTTP/1.1\r\nHost: httpbin.httpbin:8080\r\nTE: trailers\r\n\r\n"
 ANSWER = (b"HTTP/1.1 200 OK\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: 48\r\n\r\n"
           b"Hi, I am from cluster-1 and controlled by mesh!\n")
 UPSTREAM = ("127.0.0.1", 9)

@@ -147,7 +147,7 @@ class Gateway:
     def express(self, proto: HttpServerProtocol, m: re.Match[bytes], head: bytes) -> bool:
         """The express lane (see proxy/http1/express.py): a simple GET for an export the caller
         may use (the general path answers the others)."""
-        path, q, query = m.group(1).partition(b"?")
+        path, q, query = m["target"].partition(b"?")
         table = self.routes.table
         found = table.gateway_rule(path.decode("latin-1"))
         if found is None:

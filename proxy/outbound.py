@@ -88,10 +88,10 @@ class OutboundProxy:
             return False
         if self.identities is not None and self.identities.client(_DEFAULT_ACCOUNT) is None:
             return False  # (the general path says why)
-        found = self._destination(m.group(2))
+        found = self._destination(m["host"])
         if isinstance(found, str) or found[1] is not None:
             return False
-        return self.relay.express(proto, found[0], head, head, m.group(1))
+        return self.relay.express(proto, found[0], head, head, m["target"])
 
     def _destination(self, authority: bytes) -> tuple[Destination, ServiceRoute | None] | str:
         """Where requests for `authority` go in the current table (and its route when it

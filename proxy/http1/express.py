@@ -3,7 +3,8 @@ recognised whole so that they pass through as the bytes they are.
 
 A simple GET is a whole request head in one read and nothing after it: origin-form
 target, HTTP/1.1, exactly one Host, and none of the headers a proxy must act on
-(framing, hop-by-hop, Expect, Upgrade). A whole response is an HTTP/1.1 answer with
+(framing, hop-by-hop, Expect, Upgrade) but `Connection: keep-alive`, which says
+HTTP/1.1's default and is dropped (`forwardable`). A whole response is an HTTP/1.1 answer with
 a body (2xx-5xx but 204 and 304), one Content-Length, no hop-by-hop headers, and
 exactly its head and body in one read. What does not match takes the general path
 (server.py, client.py and forward.py, with httptools), which also answers malformed
@@ -17,18 +18,29 @@ _TOKEN = rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
 _VALUE = rb"[\t\x20-\x7e\x80-\xff]*"
 
 
+def _header_line_except(names: bytes) -> bytes:
+    """A header line whose name is none of `names` (a regex alternation)."""
+    return rb"(?!(?i:" + names + rb"):)" + _TOKEN + rb":[ \t]*" + _VALUE + rb"\r\n"
+
+
 def _header_lines_except(names: bytes) -> bytes:
-    """Any number of header lines whose names are none of `names` (a regex alternation)."""
-    return rb"(?:(?!(?i:" + names + rb"):)" + _TOKEN + rb":[ \t]*" + _VALUE + rb"\r\n)*"
+    return rb"(?:" + _header_line_except(names) + rb")*"
 
 
 _HOP_BY_HOP = rb"connection|keep-alive|proxy-[a-z0-9-]*|te|trailer|transfer-encoding|upgrade"
-_OTHER_REQUEST_HEADERS = _header_lines_except(_HOP_BY_HOP + rb"|host|content-length|expect")
+_KEEP_ALIVE = rb"(?i:connection):[ \t]*(?i:keep-alive)[ \t]*\r\n"  # HTTP/1.1's default, said (python-requests)
 
-# group 1: the target; group 2: the Host value
+
+def _request_lines(keep_alive_group: bytes) -> bytes:
+    """A simple GET's other header lines; `Connection: keep-alive` ones in the named group."""
+    other = _header_line_except(_HOP_BY_HOP + rb"|host|content-length|expect")
+    return rb"(?:(?P<" + keep_alive_group + rb">" + _KEEP_ALIVE + rb")|" + other + rb")*"
+
+
 SIMPLE_GET = re.compile(
-    rb"GET (/[!-~]*) HTTP/1\.1\r\n" + _OTHER_REQUEST_HEADERS
-    + rb"(?i:host):[ \t]*([!-~]+)[ \t]*\r\n" + _OTHER_REQUEST_HEADERS + rb"\r\n\Z")
+    rb"GET (?P<target>/[!-~]*) HTTP/1\.1\r\n" + _request_lines(b"keep_alive")
+    + rb"(?i:host):[ \t]*(?P<host>[!-~]+)[ \t]*\r\n" + _request_lines(b"keep_alive_after") + rb"\r\n\Z")
+_KEEP_ALIVE_LINE = re.compile(rb"\r\n(?i:connection):[ \t]*(?i:keep-alive)[ \t]*(?=\r\n)")
 
 _OTHER_RESPONSE_HEADERS = _header_lines_except(_HOP_BY_HOP + rb"|content-length")
 # group 1: the status; group 2: the Content-Length
@@ -50,6 +62,15 @@ def simple_get(data: bytes | memoryview, max_bytes: int, max_headers: int) -> re
     if m is None or len(data) > 4 * max_headers and bytes(data).count(b"\n") > max_headers + 2:
         return None
     return m
+
+
+def forwardable(data: bytes | memoryview, m: re.Match[bytes]) -> bytes:
+    """The simple GET `data` (`m` its match) as a proxy passes it on: without its
+    `Connection: keep-alive` lines, which are hop-by-hop."""
+    head = bytes(data)
+    if m["keep_alive"] is None and m["keep_alive_after"] is None:
+        return head
+    return _KEEP_ALIVE_LINE.sub(b"", head)
 
 
 def whole_response(data: bytes | memoryview) -> int:

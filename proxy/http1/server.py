@@ -26,7 +26,7 @@ from typing import Any, Protocol
 import httptools
 
 from proxy.config import Limits
-from proxy.http1.express import simple_get
+from proxy.http1.express import forwardable, simple_get
 from proxy.http1.flow import NO_BODY, BodyStream, EmptyBody, ReadInto, WriteFlow
 from proxy.http1.wire import CONTINUE, LAST_CHUNK, STATUS_LINES, Headers, encode_headers, status_line, text_response
 
@@ -207,7 +207,8 @@ class ExpressCall(Protocol):
 
 
 # The express lane (proxy/http1/express.py): `express(connection, match, head)` is offered
-# each simple GET that arrives whole on an idle connection, before any parsing; it takes
+# each simple GET that arrives whole on an idle connection (`head` as it is passed on,
+# see express.forwardable), before any parsing; it takes
 # the request (True: it called `express_started`, and calls `express_done` or
 # `express_general`) or leaves it to the parser and the handler (False).
 Express = Callable[["HttpServerProtocol", "re.Match[bytes]", bytes], bool]
@@ -322,7 +323,7 @@ class HttpServerProtocol(asyncio.BaseProtocol):
                 and not self.draining:
             lim = self._limits
             m = simple_get(data, lim.max_header_bytes, lim.max_headers)
-            if m is not None and express(self, m, bytes(data)):
+            if m is not None and express(self, m, forwardable(data, m)):
                 return
         was_in_head = self._in_head
         try:

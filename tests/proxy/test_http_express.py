@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from proxy.http1.express import closing, simple_get, whole_response
+from proxy.http1.express import closing, forwardable, simple_get, whole_response
 from proxy.http1.server import Request, Response
 from tests.proxy.http_support import (
     config, data_plane, endpoint, read_response, route, text_handler, upstreams,
@@ -31,13 +31,22 @@ def one_route(port: int, **extra) -> dict:
 
 def test_a_simple_get_is_taken_with_its_target_and_host():
     m = simple_get(memoryview(GET), 8192, 100)
-    assert m is not None and m.groups() == (b"/p?q=1", b"httpbin.httpbin:8080")
+    assert m is not None and (m["target"], m["host"]) == (b"/p?q=1", b"httpbin.httpbin:8080")
+    assert forwardable(memoryview(GET), m) == GET
+
+
+def test_connection_keep_alive_is_taken_and_dropped():
+    head = b"GET / HTTP/1.1\r\nConnection: keep-alive\r\nHost: a\r\nconnection:Keep-Alive \r\nX: 1\r\n\r\n"
+    m = simple_get(head, 8192, 100)
+    assert m is not None and forwardable(head, m) == b"GET / HTTP/1.1\r\nHost: a\r\nX: 1\r\n\r\n"
 
 
 @pytest.mark.parametrize("head", [
     b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",  # two Hosts
     b"GET / HTTP/1.1\r\nUser-Agent: t\r\n\r\n",  # none
     b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, Upgrade\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: a\r\nKeep-Alive: timeout=5\r\n\r\n",
     b"GET / HTTP/1.1\r\nHost: a\r\ncontent-length: 0\r\n\r\n",
     b"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
     b"GET / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n\r\n",
@@ -60,7 +69,7 @@ def test_what_the_general_path_must_read_is_left_to_it(head):
 
 def test_header_names_are_matched_whole():
     head = b"GET / HTTP/1.1\r\nTeapot: 1\r\nHOST: a\r\nHostname: b\r\nConnectionless: c\r\n\r\n"
-    assert simple_get(head, 8192, 100).group(2) == b"a"
+    assert simple_get(head, 8192, 100)["host"] == b"a"
 
 
 def test_the_head_limits_apply():
@@ -112,7 +121,8 @@ class _Parsed:
 
 _NAMES = st.sampled_from([b"Host", b"host", b"HOST", b"Content-Length", b"Transfer-Encoding", b"Connection",
                           b"X-A", b"User-Agent", b"Accept", b"Te", b"Upgrade", b"Expect", b"Bad Name", b""])
-_VALUES = st.sampled_from([b"a", b" a.b:80 ", b"0", b"chunked", b"close", b"", b"\x00", b"x\ry", b"\xe9"])
+_VALUES = st.sampled_from([b"a", b" a.b:80 ", b"0", b"chunked", b"close", b"keep-alive", b" Keep-Alive\t", b"",
+                           b"\x00", b"x\ry", b"\xe9"])
 _LINES = st.lists(st.tuples(_NAMES, st.sampled_from([b":", b": ", b" : ", b":\t"]), _VALUES), max_size=5)
 
 
@@ -129,10 +139,13 @@ def test_what_the_express_lane_takes_httptools_reads_as_the_same_simple_get(meth
     parser = httptools.HttpRequestParser(parsed)
     parser.feed_data(head)
     assert parsed.complete and parser.get_method() == b"GET" and parser.get_http_version() == "1.1"
-    assert parsed.url == m.group(1) and parsed.body == b""
-    assert [v.rstrip(b" \t") for n, v in parsed.headers if n == b"host"] == [m.group(2)]  # (OWS is no value's)
-    assert not {n for n, _ in parsed.headers} & {b"content-length", b"transfer-encoding", b"connection",
-                                                  b"upgrade", b"expect", b"te"}
+    assert parsed.url == m["target"] and parsed.body == b""
+    assert [v.rstrip(b" \t") for n, v in parsed.headers if n == b"host"] == [m["host"]]  # (OWS is no value's)
+    assert not {n for n, _ in parsed.headers} & {b"content-length", b"transfer-encoding", b"upgrade", b"expect", b"te"}
+    assert {v.strip(b" \t").lower() for n, v in parsed.headers if n == b"connection"} <= {b"keep-alive"}
+    passed_on = _Parsed()
+    httptools.HttpRequestParser(passed_on).feed_data(forwardable(head, m))
+    assert passed_on.headers == [(n, v) for n, v in parsed.headers if n != b"connection"]
 
 
 @settings(max_examples=400, deadline=None)
@@ -170,6 +183,29 @@ async def raw_upstream(answer):
             writer.close()
 
     return await asyncio.start_server(serve, "127.0.0.1", 0)
+
+
+async def test_the_express_lane_passes_a_head_on_as_it_came_but_for_keep_alive():
+    heads: list[bytes] = []
+
+    async def recording(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while head := await reader.readuntil(b"\r\n\r\n"):
+                heads.append(head)
+                writer.write(OK)
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(recording, "127.0.0.1", 0)
+    async with server, data_plane("c1", one_route(server.sockets[0].getsockname()[1])) as plane:
+        reader, writer = await asyncio.open_connection(*plane.servers["outbound"].address)
+        writer.write(b"GET /x HTTP/1.1\r\nhost:httpbin.httpbin:8080\r\nConnection: keep-alive\r\nX-A:1\r\n\r\n")
+        assert (await read_response(reader))[::2] == (200, b"ok\n")
+        writer.close()
+    # the general path would pass `host: httpbin...` and `X-A: 1` on, re-encoded
+    assert heads == [b"GET /x HTTP/1.1\r\nhost:httpbin.httpbin:8080\r\nX-A:1\r\n\r\n"]
 
 
 async def test_an_answer_in_two_reads_is_taken_over_by_the_general_path():
