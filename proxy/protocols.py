@@ -3,7 +3,8 @@ and, on a gateway, an opaque TCP stream for one export; on a service port's list
 (proxy/tcp/listeners.py), opaque bytes for that port's service.
 
 The choice is made once per connection: by TLS ALPN when the handshake agreed on a
-protocol (`h2`, `meshtui-tcp`, `http/1.1`), else by its first bytes: the HTTP/2 client
+protocol (`meshtui-mux/1`: a mux session whose streams are HTTP/1.1 connections, proxy/mux;
+`h2`, `meshtui-tcp`, `http/1.1`), else by its first bytes: the HTTP/2 client
 preface (prior knowledge h2c), the MESHTUI-TCP preamble (proxy/tcp/preamble.py), anything
 else is HTTP/1.1. A listener with an `opaque` protocol detects instead, as Linkerd does
 (`detect()`): the h2 preface or an HTTP/1 request line is HTTP, anything else is opaque,
@@ -21,6 +22,8 @@ import re
 from collections.abc import Callable
 
 from proxy.http1.server import HttpServer
+from proxy.mux import MUX_ALPN
+from proxy.mux.session import MuxSession
 from proxy.tcp.preamble import MAGIC as TCP_MAGIC
 
 H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
@@ -74,6 +77,14 @@ class ProtocolServer(HttpServer):
     def protocol(self) -> asyncio.Protocol:
         return _Sniffer(self)  # picks HTTP/1.1, HTTP/2, TCP or opaque per connection
 
+    def mux_session(self) -> MuxSession:
+        """A mux session (proxy/mux) whose streams are HTTP/1.1 connections of this server."""
+        connections = self.connections
+        session = MuxSession(new_stream=self.http1_stream, idle_timeout_s=self.limits.idle_timeout_s,
+                             on_lost=connections.discard)
+        connections.add(session)
+        return session
+
     def abort(self) -> None:
         """Stop at once: no more connections, every HTTP connection cut, no sweep."""
         self.close()
@@ -102,6 +113,8 @@ class _Sniffer(asyncio.Protocol):
         ssl_object = transport.get_extra_info("ssl_object")
         if ssl_object is not None:
             alpn = ssl_object.selected_alpn_protocol()
+            if alpn == MUX_ALPN:
+                return self._switch(server.mux_session())
             if alpn == "h2" and server.h2 is not None:
                 return self._switch(server.h2(server.connections))
             if alpn == TCP_ALPN and server.tcp is not None:

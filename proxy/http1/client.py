@@ -23,7 +23,7 @@ from typing import Protocol
 import httptools
 
 from proxy.http1.express import whole_response
-from proxy.http1.flow import ReadInto
+from proxy.readinto import ReadInto
 from proxy.http1.wire import Headers
 
 _NEVER = float("inf")

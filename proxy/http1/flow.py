@@ -8,49 +8,15 @@ they arrive, and the sink holds the reading back while its own peer is slow.
 Writing: `WriteFlow` follows the transport's pause_writing/resume_writing so
 a producer can wait (or be called back) until the peer has taken the bytes
 already written.
-
-`ReadInto` is the reading side of the server's connections and of the upstream
-client's TLS connections: the transport reads into one buffer they all share.
 """
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 
 HIGH_WATER = 64 * 1024
-
-
-class _ReadBuffer(threading.local):
-    """One read buffer for all the connections of a thread's event loop: the transport
-    fills it and the protocol parses it at once (httptools copies what it keeps), before
-    any other read can happen on that thread, so no connection holds a buffer of its own."""
-
-    def __init__(self) -> None:
-        self.view = memoryview(bytearray(64 * 1024))
-
-
-_READ = _ReadBuffer()
-
-
-class ReadInto(asyncio.BufferedProtocol):
-    """A connection protocol that parses what it reads at once: the transport reads
-    into the thread's shared buffer and calls `data_received` with a view of the bytes
-    read. Over TLS this spares the allocation (and release) of a 256 KiB bytes object
-    per read that uvloop makes for a plain asyncio.Protocol. A transport that
-    started reading for another protocol calls `data_received` with bytes (as a
-    protocol sniffer hands over what it read)."""
-
-    def get_buffer(self, sizehint: int) -> memoryview:
-        return _READ.view
-
-    def buffer_updated(self, nbytes: int) -> None:
-        self.data_received(_READ.view[:nbytes])
-
-    def data_received(self, data: bytes | memoryview) -> None:
-        raise NotImplementedError
 
 
 class ReadControl(Protocol):

@@ -1,4 +1,6 @@
 """Upstream connection pools: idle keep-alive connections per (address, TLS identity).
+Over mTLS to a gateway a connection is a stream of the one mux session to that gateway
+with that identity (proxy/mux).
 
 `tls_for(endpoint)` says how to reach an endpoint: `(None, _)` for plain TCP,
 or an `ssl.SSLContext` (the client identity for mTLS) and the server name to
@@ -12,7 +14,10 @@ import ssl
 from collections.abc import Callable
 
 from proxy.config import Endpoint, Limits
+from proxy.dial import dial
 from proxy.http1.client import ConnectFailed, TlsUpstreamConnection, UpstreamConnection
+from proxy.mux.connector import DialFailed, MuxConnector
+from proxy.tls.tls import MuxClientContext
 
 TlsFor = Callable[[Endpoint], tuple[ssl.SSLContext | None, str]]
 # (host, port, TLS context or None, server name): the connections of one key are interchangeable
@@ -29,6 +34,8 @@ class Pools:
         self.tls_for = tls_for
         self._idle: dict[PoolKey, list[UpstreamConnection]] = {}
         self.opened = 0  # connections ever opened (for tests and stats)
+        self.mux = MuxConnector(connect_timeout_s=self.limits.connect_timeout_s,
+                                idle_timeout_s=self.limits.idle_timeout_s)
         self._sweeper: asyncio.TimerHandle | None = None
 
     def key(self, ep: Endpoint) -> PoolKey:
@@ -47,25 +54,20 @@ class Pools:
         return None
 
     async def connect(self, ep: Endpoint, key: PoolKey) -> UpstreamConnection:
-        """A new connection to `ep` as `key` says. Raises ConnectFailed."""
+        """A new connection to `ep` as `key` says (a stream of a mux session for a
+        MuxClientContext). Raises ConnectFailed."""
         ctx, server_name = key[2], key[3]
-        loop = asyncio.get_running_loop()
+        if isinstance(ctx, MuxClientContext):
+            try:
+                conn = await self.mux.open(key, ep.host, ep.port, ctx, server_name,
+                                           UpstreamConnection(key, self._lost))
+            except DialFailed as exc:
+                raise ConnectFailed(str(exc)) from None
+            self.opened += 1
+            return conn
         protocol = UpstreamConnection if ctx is None else TlsUpstreamConnection
-        try:
-            _, conn = await asyncio.wait_for(
-                loop.create_connection(
-                    lambda: protocol(key, self._lost), ep.host, ep.port,
-                    ssl=ctx, server_hostname=(server_name or ep.host) if ctx is not None else None,
-                ),
-                self.limits.connect_timeout_s,
-            )
-        except asyncio.TimeoutError:
-            raise ConnectFailed(
-                f"connect to {ep.address} timed out after {self.limits.connect_timeout_s:g} s") from None
-        except ssl.SSLError as exc:
-            raise ConnectFailed(f"TLS handshake with {ep.address} failed: {exc.reason or exc}") from None
-        except OSError as exc:
-            raise ConnectFailed(f"connect to {ep.address} failed: {exc.strerror or exc}") from None
+        _, conn = await dial(lambda: protocol(key, self._lost), ep.host, ep.port, ctx=ctx, server_name=server_name,
+                             timeout_s=self.limits.connect_timeout_s, error=ConnectFailed)
         self.opened += 1
         return conn
 
@@ -120,3 +122,4 @@ class Pools:
             for conn in list(idle):
                 conn.close()
         self._idle.clear()
+        self.mux.close()

@@ -27,7 +27,8 @@ import httptools
 
 from proxy.config import Limits
 from proxy.http1.express import forwardable, simple_get
-from proxy.http1.flow import NO_BODY, BodyStream, EmptyBody, ReadInto, WriteFlow
+from proxy.http1.flow import NO_BODY, BodyStream, EmptyBody, WriteFlow
+from proxy.readinto import ReadInto
 from proxy.http1.wire import CONTINUE, LAST_CHUNK, STATUS_LINES, Headers, encode_headers, status_line, text_response
 
 log = logging.getLogger(__name__)
@@ -715,6 +716,10 @@ class HttpServer:
     def http1(self) -> HttpServerProtocol:
         kind = HttpServerProtocol if self.ssl_context is None else TlsHttpServerProtocol
         return kind(self.handler, self.limits, self.connections, self.express)
+
+    def http1_stream(self) -> HttpServerProtocol:
+        """For a connection that hands over its reads (a stream of a mux session)."""
+        return HttpServerProtocol(self.handler, self.limits, self.connections, self.express)
 
     def _sweep(self) -> None:
         loop = asyncio.get_running_loop()

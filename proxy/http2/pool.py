@@ -8,6 +8,7 @@ import asyncio
 import ssl
 
 from proxy.config import Endpoint
+from proxy.dial import dial
 from proxy.http1.client import ConnectFailed
 from proxy.http2.client import H2ClientConnection
 from proxy.http2.settings import LongLived
@@ -43,25 +44,9 @@ class H2Pools:
 
     async def _open(self, ep: Endpoint, key: H2Key) -> H2ClientConnection:
         ctx, server_name = key[2], key[3]
-        loop = asyncio.get_running_loop()
-        try:
-            transport, conn = await asyncio.wait_for(
-                loop.create_connection(
-                    lambda: H2ClientConnection(key, self.settings, ping=ep.gateway, on_lost=self._lost),
-                    ep.host, ep.port, ssl=ctx,
-                    server_hostname=(server_name or ep.host) if ctx is not None else None),
-                self.connect_timeout_s)
-        except asyncio.TimeoutError:
-            raise ConnectFailed(f"connect to {ep.address} timed out after {self.connect_timeout_s:g} s") from None
-        except ssl.SSLError as exc:
-            raise ConnectFailed(f"TLS handshake with {ep.address} failed: {exc.reason or exc}") from None
-        except OSError as exc:
-            raise ConnectFailed(f"connect to {ep.address} failed: {exc.strerror or exc}") from None
-        if ctx is not None:
-            alpn = transport.get_extra_info("ssl_object").selected_alpn_protocol()
-            if alpn != "h2":
-                transport.abort()
-                raise ConnectFailed(f"{ep.address} did not agree to HTTP/2 over TLS (ALPN {alpn or 'none'})")
+        _, conn = await dial(lambda: H2ClientConnection(key, self.settings, ping=ep.gateway, on_lost=self._lost),
+                             ep.host, ep.port, ctx=ctx, server_name=server_name, timeout_s=self.connect_timeout_s,
+                             alpn="h2", error=ConnectFailed)
         self.opened += 1
         self._conns.setdefault(key, []).append(conn)
         return conn

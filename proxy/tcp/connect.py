@@ -6,6 +6,7 @@ import asyncio
 import ssl
 
 from proxy.config import Endpoint
+from proxy.dial import dial
 from proxy.http1.client import ConnectFailed
 
 HOLD_MAX = 64 * 1024
@@ -75,21 +76,6 @@ class Held(asyncio.Protocol):
 async def connect(ep: Endpoint, ctx: ssl.SSLContext | None, server_name: str, timeout_s: float,
                   alpn: str = "") -> Held:
     """A connection to `ep` (TLS with `ctx`, checking `alpn` when given). Raises ConnectFailed."""
-    loop = asyncio.get_running_loop()
-    try:
-        transport, held = await asyncio.wait_for(
-            loop.create_connection(Held, ep.host, ep.port, ssl=ctx,
-                                   server_hostname=(server_name or ep.host) if ctx is not None else None),
-            timeout_s)
-    except asyncio.TimeoutError:
-        raise ConnectFailed(f"connect to {ep.address} timed out after {timeout_s:g} s") from None
-    except ssl.SSLError as exc:
-        raise ConnectFailed(f"TLS handshake with {ep.address} failed: {exc.reason or exc}") from None
-    except OSError as exc:
-        raise ConnectFailed(f"connect to {ep.address} failed: {exc.strerror or exc}") from None
-    if ctx is not None and alpn:
-        agreed = transport.get_extra_info("ssl_object").selected_alpn_protocol()
-        if agreed != alpn:
-            transport.abort()
-            raise ConnectFailed(f"{ep.address} did not agree to {alpn} over TLS (ALPN {agreed or 'none'})")
+    _, held = await dial(Held, ep.host, ep.port, ctx=ctx, server_name=server_name, timeout_s=timeout_s, alpn=alpn,
+                         error=ConnectFailed)
     return held

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from proxy.config import Endpoint
+from proxy.mux import MUX_ALPN
 
 from .files import BUNDLE_FILE, CERT_FILE, KEY_FILE, CertificateFileError
 from .names import InvalidIdentity, identity_from_uri
@@ -33,9 +34,12 @@ from .tls import ReloadingTLS
 GATEWAY_NAMESPACE = "meshtui-system"
 GATEWAY_ACCOUNT = "gateway"
 DEFAULT_ACCOUNT = "default"
-# The gateway's protocols (proxy/protocols.py chooses by ALPN): HTTP/2, HTTP/1.1 and opaque
-# TCP for one export (h2-beyond).
-GATEWAY_ALPN = ("h2", "http/1.1", "meshtui-tcp")
+# The gateway's protocols (proxy/protocols.py chooses by ALPN): HTTP/1.1 streams of a mux
+# session (the outbound proxies' HTTP/1.1, proxy/mux), HTTP/2, HTTP/1.1 and opaque TCP for
+# one export (h2-beyond).
+GATEWAY_ALPN = (MUX_ALPN, "h2", "http/1.1", "meshtui-tcp")
+# What the outbound proxy's HTTP/1.1 pool offers a gateway: streams of one mux session.
+POOL_ALPN = (MUX_ALPN,)
 
 # The client identity of the request being handled: set by the outbound proxy for each
 # request (each runs in its own task, so the value never leaks into another request) and
@@ -139,7 +143,7 @@ class ProxyIdentities:
             loaded = self._loaded.get(name)
             try:
                 if loaded is None or loaded.tls is None:
-                    self._loaded[name] = _Loaded(ReloadingTLS(paths, server_alpn=GATEWAY_ALPN),
+                    self._loaded[name] = _Loaded(ReloadingTLS(paths, server_alpn=GATEWAY_ALPN, client_alpn=POOL_ALPN),
                                                  summarize(paths.cert_path, paths.bundle_path))
                     changed.append(name)
                 elif loaded.tls.reload() or loaded.error:

@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from typing import Protocol, Sequence
 
+from proxy.mux import MUX_ALPN
+
 SERVER_ALPN = ("h2", "http/1.1")
 CLIENT_ALPN = ("http/1.1",)
 
@@ -53,10 +55,17 @@ def server_context(files: TLSFiles, alpn: Sequence[str] = SERVER_ALPN) -> ssl.SS
     return ctx
 
 
+class MuxClientContext(ssl.SSLContext):
+    """A client context that offers only MUX_ALPN: its connections are mux sessions
+    (proxy/mux), which the upstream pool opens streams on instead of connections."""
+
+
 def client_context(files: TLSFiles, alpn: Sequence[str] = CLIENT_ALPN) -> ssl.SSLContext:
     """TLS 1.2+, presents the leaf, verifies the server against the bundle and checks the
-    server's DNS SAN: connect with `server_hostname=Identity.dns_name` of the expected peer."""
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # CERT_REQUIRED and check_hostname by default
+    server's DNS SAN: connect with `server_hostname=Identity.dns_name` of the expected peer.
+    Offering only MUX_ALPN makes it a MuxClientContext."""
+    kind = MuxClientContext if tuple(alpn) == (MUX_ALPN,) else ssl.SSLContext
+    ctx = kind(ssl.PROTOCOL_TLS_CLIENT)  # CERT_REQUIRED and check_hostname by default
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.set_alpn_protocols(list(alpn))
     _load(ctx, files)

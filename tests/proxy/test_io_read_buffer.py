@@ -1,5 +1,5 @@
 """The server and the upstream client read TLS connections into one shared buffer
-(proxy/http1/flow.py ReadInto), and plain ones as the transport hands them over; on
+(proxy/readinto.py ReadInto), and plain ones as the transport hands them over; on
 both, under the stdlib loop and uvloop (the proxy's loop): bodies of concurrent
 connections never mix, and a connection handed to another protocol still delivers
 its bytes to that protocol."""
@@ -15,7 +15,7 @@ import pytest
 import uvloop
 
 from proxy.config import Endpoint
-from proxy.http1.flow import _READ
+from proxy.readinto import _READ
 from proxy.http1.pool import Pools
 from proxy.http1.server import HttpServer, Request, Response
 from tests.proxy.http_support import client_context, make_ca, make_leaf, server_context
