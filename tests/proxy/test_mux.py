@@ -466,3 +466,30 @@ async def test_a_protocol_that_fails_resets_its_stream_only(tls):
         assert len(server.sessions) == 1 and not server.sessions[0].closed
     loop.set_exception_handler(None)
     connector.close()
+
+
+async def test_a_gateway_that_stops_finishes_what_its_sessions_carry_then_closes_them(tls):
+    server_files, client_files = tls
+
+    async def slow(req: Request, resp: Response) -> None:
+        await asyncio.sleep(0.4)
+        resp.send(200, [(b"content-type", b"text/plain")], b"slow\n")
+
+    async with upstreams(slow) as (up,):
+        gw_cfg = config("c1", gateway=[gateway_rule("/c1/slow", "ns", "slow", 80, [endpoint(up.port, "c1")])])
+        gw_ctx = server_context(server_files, alpn=(MUX_ALPN,))
+        async with data_plane("c1", gw_cfg, outbound=False, gateway=True, gateway_ssl=gw_ctx) as c1:
+            out_cfg = config("c2", [route("slow", "ns", 80, [[("c1", [
+                endpoint(c1.servers["gateway"].address[1], "c1", gateway=True, prefix="/c1/slow")])]])])
+            ctx = mux_client_context(client_files)
+            async with data_plane("c2", out_cfg, tls_for=lambda ep: (ctx if ep.gateway else None, "localhost")) as c2, \
+                    aiohttp.ClientSession() as s:
+                async def get() -> tuple[int, str]:
+                    async with s.get(url(c2, "outbound", "/"), headers={"Host": "slow.ns:80"}) as r:
+                        return r.status, await r.text()
+
+                in_flight = asyncio.ensure_future(asyncio.gather(get(), get()))
+                await until(lambda: len(up.targets) == 2)
+                await c1.stop(grace_s=5.0)  # drains: the session says Go Away, its streams finish
+                assert await in_flight == [(200, "slow\n")] * 2
+                await until(lambda: c2.pools.mux.sessions() == [])
