@@ -24,9 +24,13 @@ class DialFailed(ConnectionError):
 
 class MuxConnector:
     def __init__(self, *, connect_timeout_s: float = 2.0, idle_timeout_s: float = 60.0,
-                 max_streams: int = 1024) -> None:
+                 max_streams: int = 1024, keepalive_s: float = 30.0, keepalive_timeout_s: float = 10.0) -> None:
+        """`keepalive_s`, `keepalive_timeout_s`: see MuxSession (a gateway that stops answering,
+        its host gone, ends the session in bounded time, its streams' requests retried)."""
         self.connect_timeout_s = connect_timeout_s
         self.idle_timeout_s = idle_timeout_s
+        self.keepalive_s = keepalive_s
+        self.keepalive_timeout_s = keepalive_timeout_s
         self.max_streams = max_streams
         self._sessions: dict[tuple, MuxSession] = {}
         self._dialing: dict[tuple, asyncio.Future[MuxSession]] = {}
@@ -61,6 +65,7 @@ class MuxConnector:
     async def _dial(self, key: tuple, host: str, port: int, ctx: ssl.SSLContext, server_name: str) -> MuxSession:
         _, session = await dial(
             lambda: MuxSession(idle_timeout_s=self.idle_timeout_s, max_streams=self.max_streams,
+                               keepalive_s=self.keepalive_s, keepalive_timeout_s=self.keepalive_timeout_s,
                                on_lost=lambda lost: self._lost(key, lost)),
             host, port, ctx=ctx, server_name=server_name, timeout_s=self.connect_timeout_s, alpn=MUX_ALPN,
             error=DialFailed)

@@ -26,11 +26,13 @@ class SessionClosed(ConnectionResetError):
 
 class MuxSession(ReadInto):
     """`new_stream`: on the server side, makes the protocol of a stream the peer opens
-    (None on the client side, which opens streams with `open_stream`)."""
+    (None on the client side, which opens streams with `open_stream`). `keepalive_s`: ping
+    a peer that has sent nothing for this long, and end the session (its streams hear why)
+    when nothing comes back within `keepalive_timeout_s` (0: never ping)."""
 
     def __init__(self, *, new_stream: Callable[[], asyncio.BaseProtocol] | None = None,
-                 max_streams: int = 1024, idle_timeout_s: float = 60.0,
-                 on_lost: Callable[[MuxSession], None] | None = None) -> None:
+                 max_streams: int = 1024, idle_timeout_s: float = 60.0, keepalive_s: float = 0.0,
+                 keepalive_timeout_s: float = 10.0, on_lost: Callable[[MuxSession], None] | None = None) -> None:
         self.loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.streams: dict[int, MuxStream] = {}
@@ -49,6 +51,11 @@ class MuxSession(ReadInto):
         self._flush: asyncio.Handle | None = None
         self._extra: dict[str, Any] = {}
         self._idle_timer: asyncio.TimerHandle | None = None
+        self.keepalive_s = keepalive_s
+        self.keepalive_timeout_s = keepalive_timeout_s
+        self._heard = self.loop.time()  # when the peer last sent anything
+        self._pinged = 0.0  # when the unanswered ping went out (0: none)
+        self._keepalive: asyncio.TimerHandle | None = None
 
     # -- streams --------------------------------------------------------------------------
 
@@ -120,8 +127,11 @@ class MuxSession(ReadInto):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         self._idle()
+        if self.keepalive_s:
+            self._keepalive = self.loop.call_later(self.keepalive_s, self._keepalive_due)
 
     def data_received(self, data: bytes | memoryview) -> None:
+        self._heard = self.loop.time()
         try:
             self._reader.feed(data)
         except MuxProtocolError as exc:
@@ -132,9 +142,10 @@ class MuxSession(ReadInto):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        if self._idle_timer is not None:
-            self._idle_timer.cancel()
-            self._idle_timer = None
+        for timer in (self._idle_timer, self._keepalive):
+            if timer is not None:
+                timer.cancel()
+        self._idle_timer = self._keepalive = None
         if self._flush is not None:
             self._flush.cancel()
             self._flush = None
@@ -200,7 +211,24 @@ class MuxSession(ReadInto):
         protocol.connection_made(stream)
         return stream
 
-    # -- idleness -------------------------------------------------------------------------
+    # -- liveness and idleness -------------------------------------------------------------
+
+    def _keepalive_due(self) -> None:
+        now = self.loop.time()
+        if self._pinged:
+            if self._heard < self._pinged:
+                self.error = f"the peer did not answer a keepalive ping within {self.keepalive_timeout_s:g} s"
+                self.transport.abort()
+                return
+            self._pinged = 0.0
+        quiet_since = self._heard
+        if now - quiet_since >= self.keepalive_s:
+            self._pinged = now
+            self.send(frames.ping(SYN, 0))
+            self._keepalive = self.loop.call_later(self.keepalive_timeout_s, self._keepalive_due)
+        else:
+            self._keepalive = self.loop.call_at(quiet_since + self.keepalive_s, self._keepalive_due)
+
 
     def _busy(self) -> None:
         if self._idle_timer is not None:

@@ -493,3 +493,33 @@ async def test_a_gateway_that_stops_finishes_what_its_sessions_carry_then_closes
                 await c1.stop(grace_s=5.0)  # drains: the session says Go Away, its streams finish
                 assert await in_flight == [(200, "slow\n")] * 2
                 await until(lambda: c2.pools.mux.sessions() == [])
+
+
+async def test_a_peer_that_stops_answering_ends_the_session_by_keepalive(tls):
+    server_files, client_files = tls
+    loop = asyncio.get_running_loop()
+    silent = await loop.create_server(asyncio.Protocol, "127.0.0.1", 0,  # takes the bytes, never answers
+                                      ssl=server_context(server_files, alpn=(MUX_ALPN,)))
+    connector = MuxConnector(keepalive_s=0.2, keepalive_timeout_s=0.2)
+    try:
+        peer = await connector.open(("k",), "127.0.0.1", silent.sockets[0].getsockname()[1],
+                                    mux_client_context(client_files), "localhost", Peer())
+        peer.transport.write(b"hello?")
+        lost = await asyncio.wait_for(peer.lost, 3)
+        assert "did not answer a keepalive ping within 0.2 s" in str(lost)
+        assert connector.sessions() == []
+    finally:
+        silent.close()
+        connector.close()
+
+
+async def test_a_quiet_session_with_a_live_peer_outlives_many_keepalive_periods(tls):
+    server_files, client_files = tls
+    connector = MuxConnector(keepalive_s=0.05, keepalive_timeout_s=0.2)
+    async with MuxServer(server_files) as server:
+        peer = await open_stream(connector, server, client_files)
+        await asyncio.sleep(0.6)  # a dozen pings, each answered
+        assert not peer.lost.done() and len(connector.sessions()) == 1
+        peer.transport.write(b"still here")
+        await until(lambda: peer.data == b"still here")
+    connector.close()
