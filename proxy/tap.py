@@ -12,17 +12,23 @@ Two ways in:
   the requests of one destination share (built once per destination, with its
   JSON, and with the subscriptions whose filter selects it, found again only
   when somebody subscribes or leaves); a request adds its number, method and
-  path. Its events are compact records queued as they happen (`TapExchange`,
-  `TapExchange.phase`), turned into `TapEvent`s only for a subscriber that
-  iterates events, and encoded by `ndjson` from the JSON its route and its
-  request share. An uncapped subscriber costs a proxied request a few
-  microseconds, where three events built, matched and encoded whole cost
-  several times that.
+  path. The request's exchange (`TapExchange`) is queued once, with its
+  request_init event; its later phases (`phase`, or `head_and_end` for both at
+  one moment) are recorded on it and ride along: a reader takes, from each
+  exchange it reaches, every phase that has happened by then and that it has not
+  had yet, and an exchange whose later phases come after it was read is queued
+  again (see `TapExchange.marks`). A subscriber thus sees the events of each
+  request in their order (those of different requests grouped by request within
+  a batch); an uncapped one costs a proxied request an object and an append,
+  and its reader one orjson call an event (compact) or one template a request
+  (json lines).
 
 Two ways out: iterate the subscription (`async for`), or, to stream in
 batches, `await sub.wait()` then `ndjson(sub.take())` -- or, for a reader that
 rebuilds the events itself (the controller), a `CompactEncoder`'s lines: each
 route's shared fields once per stream, then one short array a request event.
+A batch must be encoded when it is taken (it is the encoder that marks what it
+wrote on the exchanges).
 """
 from __future__ import annotations
 
@@ -37,18 +43,31 @@ import orjson
 
 from proxy.events import EVENT_KINDS, TapDropped, TapEvent, TapFilter
 
-# a later phase of an exchange: (exchange, kind, status, latency_ms, duration_ms, bytes, error, grpc_status, ts);
-# in a queue, an exchange itself stands for its request_init event
-PhaseRecord = tuple
-TapItem = Union[TapEvent, TapDropped, "TapExchange", PhaseRecord]
+# the phases of an exchange, as bits, in the order they happen
+INIT, HEAD, END = 1, 2, 4
+ALL_PHASES = INIT | HEAD | END
+_PHASE_BITS = {"request_init": INIT, "response_init": HEAD, "response_end": END}
+# TapExchange.marks: 4 bits per subscription of its audience (the i-th from bit 4*i): queued
+# (the exchange waits in its queue), then the phases it had (or lost, or does not want)
+_SEAT_BITS = 4
+_QUEUED = 1
+# TapAudience.need: a subscription whose phases never ride (a capped one: each pays a token)
+_ALWAYS_ADMIT = -1
+
+# an item of a subscription's queue: an exchange (for its first subscription), the exchange
+# and its seat's shift (for another), an event published whole, a gap
+TapItem = Union[TapEvent, TapDropped, "TapExchange", tuple]
 _NEWLINE = orjson.OPT_APPEND_NEWLINE
 _COMMA = ord(",")
-# an event's line: its own fields, then the request's (TapExchange.fixed)
+_dumps = orjson.dumps
+# an event's line: its own fields, then the request's (_fixed_json)
 _INIT_LINE = b'{"kind":"request_init","status":0,"latency_ms":0.0,"duration_ms":0.0,"bytes":0,"grpc_status":null,' \
              b'"error":"","ts":%b,%b'
-_PHASE_LINE = b'{"kind":%b,"status":%d,"latency_ms":%b,"duration_ms":%b,"bytes":%d,"grpc_status":null,' \
-              b'"error":"","ts":%b,%b'
-_KIND_JSON = {kind: orjson.dumps(kind) for kind in ("response_init", "response_end")}
+_HEAD_LINE = b'{"kind":"response_init","status":%d,"latency_ms":%b,"duration_ms":0.0,"bytes":0,"grpc_status":null,' \
+             b'"error":"","ts":%b,%b'
+_END_LINE = b'{"kind":"response_end","status":%d,"latency_ms":%b,"duration_ms":%b,"bytes":%d,"grpc_status":null,' \
+            b'"error":"","ts":%b,%b'
+_WHOLE_LINES = _INIT_LINE + _HEAD_LINE + _END_LINE  # a request's three events at once
 _METHOD_JSON: dict[bytes, bytes] = {}  # request method -> its JSON string
 _METHOD_JSON_MAX = 64
 # the fields of an event that a destination's requests share (TapRoute.event), apart from the id's prefix
@@ -63,7 +82,8 @@ class TapRoute:
     """What the tap events of one destination's requests share: `event` holds those
     fields (its id is the prefix of the requests' ids, its method and path are empty)."""
 
-    __slots__ = ("event", "id_json", "json", "number", "definition", "subs", "narrow", "generation")
+    __slots__ = ("event", "id_json", "json", "number", "definition", "audience", "narrow", "narrowed",
+                 "generation")
 
     def __init__(self, event: TapEvent) -> None:
         self.event = event
@@ -74,73 +94,141 @@ class TapRoute:
         # in compact streams (CompactEncoder): the route's number, and the line that defines it
         self.number = number = next(_ROUTE_NUMBERS)
         self.definition = orjson.dumps({"route": number, "id": event.id, **shared}, option=_NEWLINE)
-        self.subs: tuple[TapSubscription, ...] = ()  # whose filter selects this route, as of `generation`
+        # whose filter selects this route (None: nobody's), as of `generation`
+        self.audience: TapAudience | None = None
         self.narrow = False  # some of them filter by method or path: check each request
+        self.narrowed: dict[tuple[TapSubscription, ...], TapAudience] = {}  # those that select a request
         self.generation = -1
 
 
-class TapExchange:
-    """The tap of one request: its route, number, method and path, when it began,
-    and the subscriptions whose filter selects it."""
+class TapAudience:
+    """The subscriptions an exchange's events may go to, and what each wants, as the
+    exchange's `marks` and `need` say it: shared by the exchanges of a route."""
 
-    __slots__ = ("route", "number", "method", "target", "ts", "subs", "_fixed", "_compact")
+    __slots__ = ("subs", "marks", "need", "only")
+
+    def __init__(self, subs: tuple[TapSubscription, ...]) -> None:
+        self.subs = subs
+        marks = 0
+        need = [0] * (END + 1)  # by phase bit: the queued marks of the seats that want it
+        for i, sub in enumerate(subs):
+            shift = i * _SEAT_BITS
+            marks |= (ALL_PHASES & ~sub.wants) << (shift + 1)  # what it does not want, as had
+            for bit in (INIT, HEAD, END):
+                if sub.wants & bit:
+                    need[bit] |= _ALWAYS_ADMIT if sub.capped else _QUEUED << shift
+        self.marks = marks  # an exchange's, as it opens
+        self.need = tuple(need)
+        # the one subscription, uncapped and wanting every phase (the controller's stream): the fast way
+        only = subs[0] if len(subs) == 1 else None
+        self.only = only if only is not None and only.wants == ALL_PHASES and not only.capped else None
+
+    def reach(self, x: TapExchange, bit: int) -> None:
+        """Phase `bit` of `x` happened: queue `x` for each subscription that wants the
+        phase and does not hold `x` yet."""
+        for i, sub in enumerate(self.subs):
+            if sub.wants & bit:
+                sub.admit(x, i * _SEAT_BITS, bit)
+
+
+class TapExchange:
+    """The tap of one request: its route, number, method and path, when it began, the
+    phases that happened since (`done`; `head`: status, latency_ms, ts of response_init;
+    `end`: status, latency_ms, duration_ms, bytes, error, grpc_status, ts of
+    response_end), and where each subscription of its audience stands (`marks`)."""
+
+    __slots__ = ("route", "number", "method", "target", "ts", "audience", "marks", "done", "head", "end")
+    head: tuple[int, float, float]
+    end: tuple[int, float, float, int, str, int | None, float]
 
     def __init__(self, route: TapRoute, number: int, method: bytes, target: bytes, ts: float,
-                 subs: tuple[TapSubscription, ...]) -> None:
+                 audience: TapAudience) -> None:
         self.route = route
         self.number = number
         self.method = method
         self.target = target
         self.ts = ts
-        self.subs = subs
-        self._fixed = b""
-        self._compact: tuple[bytes, bytes] | None = None
+        self.audience = audience
+        self.marks = audience.marks
+        self.done = INIT  # (`head` and `end` are set when their phase happens)
 
     def phase(self, kind: str, status: int, latency_ms: float, duration_ms: float = 0.0, nbytes: int = 0,
               error: str = "", grpc_status: int | None = None) -> None:
-        """A later event of the request (`response_init`, `response_end`); never blocks."""
-        record = (self, kind, status, latency_ms, duration_ms, nbytes, error, grpc_status, time.time())
-        for sub in self.subs:
-            if kind in sub.kinds:
-                sub.add(record)
+        """A later event of the request, once each: `response_init` (its status and
+        latency_ms; a response head has no duration, bytes or error yet) or
+        `response_end`. Never blocks."""
+        if kind == "response_end":
+            self.end = (status, latency_ms, duration_ms, nbytes, error, grpc_status, time.time())
+            bit = END
+        elif kind == "response_init":
+            self.head = (status, latency_ms, time.time())
+            bit = HEAD
+        else:
+            raise ValueError(f"tap phase: {kind!r} is none of response_init, response_end")
+        self.done |= bit
+        need = self.audience.need[bit]
+        if self.marks & need != need:
+            self.audience.reach(self, bit)
 
-    def event(self) -> TapEvent:
-        """The request_init event."""
-        return event_of((self, "request_init", 0, 0.0, 0.0, 0, "", None, self.ts))
+    def head_and_end(self, status: int, latency_ms: float, ttfb_ms: float, duration_ms: float, nbytes: int) -> None:
+        """`response_init` (`latency_ms`) and `response_end` (`ttfb_ms`, `duration_ms`,
+        `nbytes`, no error) at one moment: a whole answer that came in one read."""
+        ts = time.time()
+        self.head = (status, latency_ms, ts)
+        self.end = (status, ttfb_ms, duration_ms, nbytes, "", None, ts)
+        self.done = ALL_PHASES
+        need = self.audience.need
+        if self.marks & need[HEAD] != need[HEAD]:
+            self.audience.reach(self, HEAD)
+        if self.marks & need[END] != need[END]:
+            self.audience.reach(self, END)
 
-    def fixed(self) -> bytes:
-        """The JSON of the fields every event of the request has, closing a line that an
-        event's own fields opened: '"id":...,"tls":false}\\n'."""
-        if not self._fixed:
-            route = self.route
-            method = _METHOD_JSON.get(self.method)
-            if method is None:
-                if len(_METHOD_JSON) >= _METHOD_JSON_MAX:
-                    _METHOD_JSON.clear()
-                method = _METHOD_JSON[self.method] = orjson.dumps(self.method.decode("latin-1"))
-            self._fixed = b'%b%d","method":%b,"path":%b%b' % (
-                route.id_json, self.number, method, orjson.dumps(self.target.decode("latin-1")), route.json)
-        return self._fixed
+    def unread(self, shift: int) -> int:
+        """The phases the subscription at seat `shift` reads now (then counted as had,
+        the exchange no longer queued for it)."""
+        marks = self.marks
+        done = self.done
+        self.marks = (marks | done << (shift + 1)) & ~(_QUEUED << shift)
+        return done & ~(marks >> (shift + 1)) & ALL_PHASES
+
+    def event(self, bit: int) -> TapEvent:
+        """The TapEvent of one of its phases."""
+        if bit == INIT:
+            kind, status, latency_ms, duration_ms, nbytes, error, grpc_status, ts = (
+                "request_init", 0, 0.0, 0.0, 0, "", None, self.ts)
+        elif bit == HEAD:
+            kind = "response_init"
+            status, latency_ms, ts = self.head
+            duration_ms, nbytes, error, grpc_status = 0.0, 0, "", None
+        else:
+            kind = "response_end"
+            status, latency_ms, duration_ms, nbytes, error, grpc_status, ts = self.end
+        e = self.route.event
+        return TapEvent(e.id + str(self.number), kind, e.direction, e.cluster, e.src_cluster, e.src_identity,
+                        e.dst_cluster, e.dst_namespace, e.dst_service, e.dst_endpoint, self.method.decode("latin-1"),
+                        e.scheme, e.authority, self.target.decode("latin-1"), status, latency_ms, duration_ms,
+                        nbytes, e.tls, grpc_status, error, ts)
 
 
-    def compact(self) -> tuple[bytes, bytes]:
-        """What its compact lines start and end with: '[<route>,<number>,' and
-        ',"GET","/p"' (see CompactEncoder)."""
-        if not self._compact:
-            self._compact = (b"[%d,%d," % (self.route.number, self.number),
-                             b",%b,%b" % (orjson.dumps(self.method.decode("latin-1")),
-                                          orjson.dumps(self.target.decode("latin-1"))))
-        return self._compact
+def _seat(item: TapExchange | tuple) -> tuple[TapExchange, int]:
+    return (item, 0) if type(item) is TapExchange else item
 
 
-def event_of(record: PhaseRecord) -> TapEvent:
-    """The TapEvent a phase record stands for."""
-    x, kind, status, latency_ms, duration_ms, nbytes, error, grpc_status, ts = record
-    e = x.route.event
-    return TapEvent(e.id + str(x.number), kind, e.direction, e.cluster, e.src_cluster, e.src_identity,
-                    e.dst_cluster, e.dst_namespace, e.dst_service, e.dst_endpoint, x.method.decode("latin-1"),
-                    e.scheme, e.authority, x.target.decode("latin-1"), status, latency_ms, duration_ms, nbytes,
-                    e.tls, grpc_status, error, ts)
+def _method_json(method: bytes) -> bytes:
+    json = _METHOD_JSON.get(method)
+    if json is None:
+        if len(_METHOD_JSON) >= _METHOD_JSON_MAX:
+            _METHOD_JSON.clear()
+        json = _METHOD_JSON[method] = orjson.dumps(method.decode("latin-1"))
+    return json
+
+
+def _fixed_json(x: TapExchange) -> bytes:
+    """The JSON of the fields every event of a request has, closing a line that an
+    event's own fields opened: '"id":...,"tls":false}\\n'."""
+    route = x.route
+    return b'%b%d","method":%b,"path":%b%b' % (route.id_json, x.number, _method_json(x.method),
+                                                _dumps(x.target.decode("latin-1")), route.json)
 
 
 def ndjson(items: Iterable[TapItem]) -> bytearray:
@@ -152,39 +240,55 @@ def ndjson(items: Iterable[TapItem]) -> bytearray:
     buf = bytearray()
     for item in items:
         kind_of = type(item)
-        if kind_of is tuple:
-            x, kind, status, latency_ms, duration_ms, nbytes, error, grpc_status, ts = item
-            kind_json = _KIND_JSON.get(kind)
-            if error or grpc_status is not None or kind_json is None:
-                buf += orjson.dumps({"kind": kind, "status": status, "latency_ms": latency_ms,
-                                     "duration_ms": duration_ms, "bytes": nbytes, "grpc_status": grpc_status,
-                                     "error": error, "ts": ts})
-                buf[-1] = _COMMA  # for the closing brace: the request's fixed fields follow
-                buf += x._fixed or x.fixed()
-            else:  # the common case: cheaper than a dict through orjson
-                buf += _PHASE_LINE % (kind_json, status, orjson.dumps(latency_ms), orjson.dumps(duration_ms),
-                                      nbytes, orjson.dumps(ts), x._fixed or x.fixed())
-        elif kind_of is TapExchange:
-            buf += _INIT_LINE % (orjson.dumps(item.ts), item._fixed or item.fixed())
+        if kind_of is TapExchange:
+            x, shift = item, 0
+        elif kind_of is tuple:
+            x, shift = item
         else:
             buf += orjson.dumps(item, option=_NEWLINE)
+            continue
+        bits = x.unread(shift)
+        if not bits:
+            continue
+        fixed = _fixed_json(x)
+        if bits & END:
+            status, latency_ms, duration_ms, nbytes, error, grpc_status, end_ts = x.end
+            if bits == ALL_PHASES and not error and grpc_status is None:  # the common case: one template
+                head_status, head_latency_ms, head_ts = x.head
+                head_ts_json = _dumps(head_ts)
+                buf += _WHOLE_LINES % (
+                    _dumps(x.ts), fixed, head_status, _dumps(head_latency_ms), head_ts_json, fixed, status,
+                    _dumps(latency_ms), _dumps(duration_ms), nbytes,
+                    head_ts_json if end_ts is head_ts else _dumps(end_ts), fixed)
+                continue
+        if bits & INIT:
+            buf += _INIT_LINE % (_dumps(x.ts), fixed)
+        if bits & HEAD:
+            head_status, head_latency_ms, head_ts = x.head
+            buf += _HEAD_LINE % (head_status, _dumps(head_latency_ms), _dumps(head_ts), fixed)
+        if bits & END:
+            if error or grpc_status is not None:
+                buf += orjson.dumps({"kind": "response_end", "status": status, "latency_ms": latency_ms,
+                                     "duration_ms": duration_ms, "bytes": nbytes, "grpc_status": grpc_status,
+                                     "error": error, "ts": end_ts})
+                buf[-1] = _COMMA  # for the closing brace: the request's fixed fields follow
+                buf += fixed
+            else:
+                buf += _END_LINE % (status, _dumps(latency_ms), _dumps(duration_ms), nbytes, _dumps(end_ts), fixed)
     return buf
 
 
-# a compact event line: [route, request number, kind (index in EVENT_KINDS), status, latency_ms,
-# duration_ms, bytes, ts, method, path, error, grpc_status]
-_COMPACT_INIT = b'%b0,0,0.0,0.0,0,%b%b,"",null]\n'
-_COMPACT_PHASE = b'%b%d,%d,%b,%b,%d,%b%b,"",null]\n'
-_COMPACT_PHASE_ANY = b'%b%d,%d,%b,%b,%d,%b%b,%b,%b]\n'
-_KIND_NUMBER = {kind: number for number, kind in enumerate(EVENT_KINDS)}
 _DEFINED_MAX = 4096  # route definitions a stream remembers having sent (then sends them again)
+assert EVENT_KINDS == ("request_init", "response_init", "response_end")  # the kind numbers below
 
 
 class CompactEncoder:
     """The lines of one compact stream: a route's definition (`TapRoute.definition`) the
     first time one of its requests' events goes out, then each such event as a short
-    array (see `_COMPACT_PHASE`); events published whole and gaps as `ndjson` writes
-    them. A seventh of the bytes of `ndjson`'s lines, for about the same work."""
+    array: [route, request number, kind (index in EVENT_KINDS), status, latency_ms,
+    duration_ms, bytes, ts, method, path, error, grpc_status]; events published whole
+    and gaps as `ndjson` writes them. A seventh of the bytes of `ndjson`'s lines, for
+    less work."""
 
     def __init__(self) -> None:
         self._defined: set[int] = set()
@@ -194,29 +298,36 @@ class CompactEncoder:
         defined = self._defined
         for item in items:
             kind_of = type(item)
-            if kind_of is tuple:
-                x, kind, status, latency_ms, duration_ms, nbytes, error, grpc_status, ts = item
-                kind_number = _KIND_NUMBER.get(kind)
-                if kind_number is None:
-                    buf += orjson.dumps(event_of(item), option=_NEWLINE)
-                    continue
-                if x.route.number not in defined:
-                    self._define(buf, x.route)
-                head, request = x._compact or x.compact()
-                if error or grpc_status is not None:
-                    buf += _COMPACT_PHASE_ANY % (head, kind_number, status, orjson.dumps(latency_ms),
-                                                 orjson.dumps(duration_ms), nbytes, orjson.dumps(ts), request,
-                                                 orjson.dumps(error), orjson.dumps(grpc_status))
-                else:
-                    buf += _COMPACT_PHASE % (head, kind_number, status, orjson.dumps(latency_ms),
-                                             orjson.dumps(duration_ms), nbytes, orjson.dumps(ts), request)
-            elif kind_of is TapExchange:
-                if item.route.number not in defined:
-                    self._define(buf, item.route)
-                head, request = item._compact or item.compact()
-                buf += _COMPACT_INIT % (head, orjson.dumps(item.ts), request)
+            if kind_of is TapExchange:
+                x, shift = item, 0
+            elif kind_of is tuple:
+                x, shift = item
             else:
                 buf += orjson.dumps(item, option=_NEWLINE)
+                continue
+            marks = x.marks  # (TapExchange.unread, inline: this is the controller's stream)
+            done = x.done
+            x.marks = (marks | done << (shift + 1)) & ~(_QUEUED << shift)
+            bits = done & ~(marks >> (shift + 1)) & ALL_PHASES
+            if not bits:
+                continue
+            route = x.route
+            r = route.number
+            if r not in defined:
+                self._define(buf, route)
+            n = x.number
+            method = x.method.decode("latin-1")
+            path = x.target.decode("latin-1")
+            # one orjson call a line: cheaper than formatting its numbers and strings into a template
+            if bits & INIT:
+                buf += _dumps([r, n, 0, 0, 0.0, 0.0, 0, x.ts, method, path, "", None], option=_NEWLINE)
+            if bits & HEAD:
+                status, latency_ms, ts = x.head
+                buf += _dumps([r, n, 1, status, latency_ms, 0.0, 0, ts, method, path, "", None], option=_NEWLINE)
+            if bits & END:
+                status, latency_ms, duration_ms, nbytes, error, grpc_status, ts = x.end
+                buf += _dumps([r, n, 2, status, latency_ms, duration_ms, nbytes, ts, method, path, error, grpc_status],
+                              option=_NEWLINE)
         return buf
 
     def _define(self, buf: bytearray, route: TapRoute) -> None:
@@ -227,19 +338,23 @@ class CompactEncoder:
 
 
 class TapSubscription:
-    """Async iterator of `TapEvent | TapDropped`; `close()` to leave (iteration ends)."""
+    """Async iterator of `TapEvent | TapDropped`; `close()` to leave (iteration ends).
+
+    Its queue holds at most `buffer` items (exchanges, events published whole) between
+    two reads; the later phases of an exchange it holds ride along at no cost."""
 
     def __init__(self, hub: TapHub, flt: TapFilter, buffer: int, clock: Callable[[], float]) -> None:
         self.filter = flt
-        self.kinds = frozenset(flt.kinds)
+        self.wants = sum(bit for kind, bit in _PHASE_BITS.items() if kind in flt.kinds)  # phase bits
+        self.capped = flt.max_rps > 0
         self.dropped_total = 0
         self.paused = False  # the reader cannot take more now: what comes is lost, counted
         self._hub = hub
         self._buffer = buffer
         self._clock = clock
-        # events, each gap preceded by its TapDropped: at most 2 * buffer items
+        # items, each gap preceded by its TapDropped: at most 2 * buffer of them
         self._items: deque[TapItem] = deque()
-        self._events = 0
+        self._held = 0  # items apart from gaps
         self._dropped = 0  # lost since the last TapDropped queued
         self._rate = flt.max_rps
         self._burst = max(1.0, flt.max_rps)
@@ -252,29 +367,49 @@ class TapSubscription:
         if self.filter.matches(event):
             self.add(event)
 
-    def add(self, item: TapItem) -> None:
+    def add(self, item: TapEvent) -> None:
         """Queue an event the filter selected, within the rate cap and the buffer."""
         if self._closed:
             return
-        if self.paused or self._events >= self._buffer:
+        if not ((not self._rate or self._token()) and self._queue(item)):
             self.lose()
+
+    def admit(self, x: TapExchange, shift: int, bit: int) -> None:
+        """Phase `bit` of `x`, which this subscription wants (its seat at `shift` in
+        `x.marks`): it rides on `x` if `x` is queued here, else `x` is queued; within
+        the rate cap and the buffer, else lost (and counted as had)."""
+        if self._closed:
             return
-        if self._rate:
-            now = self._clock()
-            self._tokens = min(self._burst, self._tokens + (now - self._stamp) * self._rate)
-            self._stamp = now
-            if self._tokens < 1.0:
-                self.lose()
+        if not self._rate or self._token():
+            if x.marks >> shift & _QUEUED:
+                return  # it rides
+            if self._queue(x if not shift else (x, shift)):
+                x.marks |= _QUEUED << shift
                 return
-            self._tokens -= 1.0
+        self.lose()
+        x.marks |= bit << (shift + 1)
+
+    def _queue(self, item: TapItem) -> bool:
+        if self.paused or self._held >= self._buffer:
+            return False
         if self._dropped:
             self._items.append(TapDropped(self._dropped))
             self._dropped = 0
         self._items.append(item)
-        self._events += 1
+        self._held += 1
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
+        return True
+
+    def _token(self) -> bool:
+        now = self._clock()
+        self._tokens = min(self._burst, self._tokens + (now - self._stamp) * self._rate)
+        self._stamp = now
+        if self._tokens < 1.0:
+            return False
+        self._tokens -= 1.0
+        return True
 
     def lose(self) -> None:
         self._dropped += 1
@@ -291,10 +426,11 @@ class TapSubscription:
         return not self._closed
 
     def take(self) -> deque[TapItem]:
-        """Everything pending, a gap at the end reported, as `ndjson` encodes it."""
+        """Everything pending, a gap at the end reported, for `ndjson` or a `CompactEncoder`
+        to encode at once."""
         items = self._items
         self._items = deque()
-        self._events = 0
+        self._held = 0
         if self._dropped:
             items.append(TapDropped(self._dropped))
             self._dropped = 0
@@ -304,20 +440,31 @@ class TapSubscription:
         return self
 
     async def __anext__(self) -> TapEvent | TapDropped:
-        if not await self.wait():
-            raise StopAsyncIteration
-        if not self._items:
-            lost = TapDropped(self._dropped)
-            self._dropped = 0
-            return lost
-        item = self._items.popleft()
-        kind_of = type(item)
-        if kind_of is TapDropped:
-            return item
-        self._events -= 1
-        if kind_of is tuple:
-            return event_of(item)
-        return item.event() if kind_of is TapExchange else item
+        while await self.wait():
+            items = self._items
+            if not items:
+                lost = TapDropped(self._dropped)
+                self._dropped = 0
+                return lost
+            item = items[0]
+            kind_of = type(item)
+            if kind_of is not TapExchange and kind_of is not tuple:
+                items.popleft()
+                if kind_of is not TapDropped:
+                    self._held -= 1
+                return item
+            x, shift = _seat(item)
+            had = x.marks >> (shift + 1)
+            bits = x.done & ~had & ALL_PHASES
+            first = bits & -bits  # the earliest phase not read yet: one event at a time
+            if bits == first:  # the last one it has now: the exchange leaves the queue
+                items.popleft()
+                self._held -= 1
+                x.marks &= ~(_QUEUED << shift)
+            if first:
+                x.marks |= first << (shift + 1)
+                return x.event(first)
+        raise StopAsyncIteration
 
     def close(self) -> None:
         if self._closed:
@@ -334,7 +481,7 @@ class TapHub:
         self.active = False  # True iff somebody subscribes: build no event otherwise
         self._clock = clock
         self._subs: tuple[TapSubscription, ...] = ()
-        self._generation = 0  # of _subs: a TapRoute's subscriptions are found again when it changes
+        self._generation = 0  # of _subs: a TapRoute's audience is found again when it changes
 
     def publish(self, event: TapEvent) -> None:
         """Never blocks, never raises."""
@@ -349,21 +496,34 @@ class TapHub:
         phases go through, or None when no filter selects the request. Never blocks."""
         if route.generation != self._generation:
             e = route.event
-            route.subs = tuple(s for s in self._subs if s.filter.selects_route(e))
-            route.narrow = any(s.filter.per_request for s in route.subs)
+            subs = tuple(s for s in self._subs if s.filter.selects_route(e))
+            route.audience = TapAudience(subs) if subs else None
+            route.narrow = any(s.filter.per_request for s in subs)
+            route.narrowed = {}
             route.generation = self._generation
-        subs = route.subs
-        if not subs:
+        audience = route.audience
+        if audience is None:
             return None
         if route.narrow:
             m, p = method.decode("latin-1"), target.decode("latin-1")
-            subs = tuple(s for s in subs if s.filter.selects_request(m, p))
+            subs = tuple(s for s in audience.subs if s.filter.selects_request(m, p))
             if not subs:
                 return None
-        x = TapExchange(route, number, method, target, time.time(), subs)
-        for sub in subs:
-            if "request_init" in sub.kinds:
-                sub.add(x)
+            if len(subs) < len(audience.subs):
+                narrowed = route.narrowed.get(subs)
+                if narrowed is None:
+                    narrowed = route.narrowed[subs] = TapAudience(subs)
+                audience = narrowed
+        x = TapExchange(route, number, method, target, time.time(), audience)
+        only = audience.only
+        if only is not None:  # (never closed nor capped: see TapAudience)
+            if only._queue(x):
+                x.marks = _QUEUED
+            else:
+                only.lose()
+                x.marks = INIT << 1
+        elif x.marks & audience.need[INIT] != audience.need[INIT]:
+            audience.reach(x, INIT)
         return x
 
     def subscribe(self, flt: TapFilter, *, buffer: int = 1000) -> TapSubscription:

@@ -312,8 +312,7 @@ class _ExpressCall:
         tap = self._tap
         if tap is not None:
             ms = (now - self._started) * 1000.0
-            tap.phase("response_init", status, ms)
-            tap.phase("response_end", status, ttfb_ms, ms, len(response) - response.index(b"\r\n\r\n") - 4, "")
+            tap.head_and_end(status, ms, ttfb_ms, ms, len(response) - response.index(b"\r\n\r\n") - 4)
         proto.express_done()
 
     def upstream_failed(self, exc: UpstreamError) -> None:

@@ -241,15 +241,18 @@ async def test_a_paused_stream_loses_events_and_says_how_many_in_its_lines():
 
 async def test_a_stream_waits_for_events_and_takes_them_all_at_once():
     hub = TapHub()
-    sub = hub.subscribe(TapFilter(), buffer=4)
+    sub = hub.subscribe(TapFilter(), buffer=1)  # one request (its later events ride on it)
     waiting = asyncio.ensure_future(sub.wait())
     await asyncio.sleep(0)
     assert not waiting.done()
     exchange(hub, tap_route(), 1)
-    exchange(hub, tap_route(), 2)  # one event over the buffer: lost
+    exchange(hub, tap_route(), 2)  # a request over the buffer: its three events lost
     assert await asyncio.wait_for(waiting, 1) is True
-    taken = sub.take()
-    assert len(taken) == 5 and taken[-1] == TapDropped(2)
+    lines = [json.loads(line) for line in ndjson(sub.take()).splitlines()]
+    assert [(d.get("id"), d["kind"]) for d in lines] == [
+        ("cluster-1:outbound:1", "request_init"), ("cluster-1:outbound:1", "response_init"),
+        ("cluster-1:outbound:1", "response_end"), (None, "dropped")]
+    assert lines[-1]["dropped"] == 3 and sub.dropped_total == 3
     assert sub.take() == deque()
     sub.close()
     assert await sub.wait() is False
@@ -291,3 +294,131 @@ async def test_a_compact_stream_is_a_fraction_of_the_json_one():
     for n in range(100):
         exchange(hub, route, n)
     assert len(CompactEncoder()(compact.take())) * 4 < len(ndjson(full.take()))
+
+
+# -- later phases ride on their exchange ---------------------------------------------
+
+def kinds_of(lines: bytes) -> list[tuple[str | None, str]]:
+    return [(d.get("id"), d["kind"]) for d in map(json.loads, lines.splitlines())]
+
+
+async def test_a_request_is_one_queued_item_whose_events_come_out_in_order():
+    hub = TapHub()
+    sub = hub.subscribe(TapFilter(), buffer=1)
+    x = hub.open(tap_route(), 1, b"GET", b"/get")
+    x.phase("response_init", 200, 1.5)
+    x.phase("response_end", 200, 1.5, 2.5, 42)  # the buffer is full, yet nothing is lost: they ride on x
+    items = sub.take()
+    assert list(items) == [x] and sub.dropped_total == 0
+    assert kinds_of(ndjson(items)) == [("cluster-1:outbound:1", k) for k in ("request_init", "response_init",
+                                                                            "response_end")]
+
+
+async def test_an_exchange_open_at_a_flush_gets_its_later_phases_in_later_flushes():
+    hub = TapHub()
+    sub = hub.subscribe(TapFilter())
+    encode = CompactEncoder()
+    route = tap_route()
+    x = hub.open(route, 1, b"GET", b"/get")
+    first = [json.loads(line) for line in encode(sub.take()).splitlines()]
+    waiting = asyncio.ensure_future(sub.wait())
+    await asyncio.sleep(0)
+    assert not waiting.done()
+    x.phase("response_init", 200, 1.5)
+    assert await asyncio.wait_for(waiting, 1) is True  # the later phase queued the exchange again
+    second = [json.loads(line) for line in encode(sub.take()).splitlines()]
+    x.phase("response_end", 200, 1.5, 2.5, 42)
+    third = [json.loads(line) for line in encode(sub.take()).splitlines()]
+    assert first[0]["route"] == route.number and [a[:3] for a in first[1:]] == [[route.number, 1, 0]]
+    assert [a[:4] for a in second] == [[route.number, 1, 1, 200]]
+    assert [a[:7] for a in third] == [[route.number, 1, 2, 200, 1.5, 2.5, 42]]
+    assert first[1][7] <= second[0][7] <= third[0][7]
+    assert encode(sub.take()) == b""  # nothing more, nothing twice
+
+
+async def test_a_request_whose_init_was_lost_still_reports_its_later_events():
+    hub = TapHub()
+    sub = hub.subscribe(TapFilter(), buffer=1)
+    route = tap_route()
+    first = hub.open(route, 1, b"GET", b"/a")
+    second = hub.open(route, 2, b"GET", b"/b")  # over the buffer: its request_init is lost
+    assert sub.dropped_total == 1
+    head = kinds_of(ndjson(sub.take()))
+    second.phase("response_init", 200, 1.0)  # queues the second
+    first.phase("response_init", 200, 1.0)  # the first was read: queued again? the buffer is full: lost
+    first.phase("response_end", 200, 1.0, 2.0, 3)  # lost too
+    second.phase("response_end", 200, 1.0, 2.0, 3)  # rides on the second
+    assert head == [("cluster-1:outbound:1", "request_init"), (None, "dropped")]
+    tail = [json.loads(line) for line in ndjson(sub.take()).splitlines()]
+    assert [(d.get("id"), d["kind"]) for d in tail] == [
+        ("cluster-1:outbound:2", "response_init"), ("cluster-1:outbound:2", "response_end"), (None, "dropped")]
+    assert tail[-1]["dropped"] == 2 and sub.dropped_total == 3
+
+
+async def test_subscribers_reading_at_different_times_each_get_every_event_once():
+    hub = TapHub()
+    early, late = hub.subscribe(TapFilter()), hub.subscribe(TapFilter())
+    ends = hub.subscribe(TapFilter(kinds=("response_end",)))
+    x = hub.open(tap_route(), 1, b"GET", b"/get")
+    assert list(ends.take()) == []  # not queued where its request_init is not wanted
+    got_early = kinds_of(ndjson(early.take()))
+    x.phase("response_init", 200, 1.5)
+    got_early += kinds_of(ndjson(early.take()))
+    x.phase("response_end", 200, 1.5, 2.5, 42)
+    got_early += kinds_of(ndjson(early.take()))
+    three = [("cluster-1:outbound:1", k) for k in ("request_init", "response_init", "response_end")]
+    assert got_early == three
+    assert kinds_of(ndjson(late.take())) == three
+    assert [(e.id, e.kind) for e in await drain(ends)] == [("cluster-1:outbound:1", "response_end")]
+
+
+async def test_an_iterating_reader_gets_the_phases_that_come_while_it_reads():
+    hub = TapHub()
+    sub = hub.subscribe(TapFilter())
+    x = hub.open(tap_route(), 1, b"GET", b"/get")
+    assert (await sub.__anext__()).kind == "request_init"
+    x.phase("response_init", 200, 1.5)
+    x.phase("response_end", 200, 1.5, 2.5, 42)
+    head, end = await drain(sub)
+    assert (head.kind, head.status, end.kind, end.bytes) == ("response_init", 200, "response_end", 42)
+    assert await drain(sub) == [] and not sub.take()
+
+
+async def test_a_capped_subscriber_pays_a_token_for_each_phase_even_riding():
+    clock = Clock()
+    hub = TapHub(clock=clock)
+    sub = hub.subscribe(TapFilter(max_rps=2))  # a burst of 2 events
+    exchange(hub, tap_route(), 1)
+    assert kinds_of(ndjson(sub.take())) == [("cluster-1:outbound:1", "request_init"),
+                                            ("cluster-1:outbound:1", "response_init"), (None, "dropped")]
+    assert sub.dropped_total == 1
+
+
+async def test_head_and_end_is_both_phases_at_one_moment():
+    hub = TapHub()
+    sub, stream = hub.subscribe(TapFilter()), hub.subscribe(TapFilter())
+    x = hub.open(tap_route(), 1, b"GET", b"/get")
+    x.head_and_end(200, 2.5, 1.5, 2.5, 42)
+    init, head, end = await drain(sub)
+    assert [json.loads(line) for line in ndjson(stream.take()).splitlines()] == [
+        e.to_dict() for e in (init, head, end)]  # a whole request's lines, from one template
+    assert (head.kind, head.status, head.latency_ms, head.duration_ms) == ("response_init", 200, 2.5, 0.0)
+    assert (end.kind, end.status, end.latency_ms, end.duration_ms, end.bytes, end.error) == (
+        "response_end", 200, 1.5, 2.5, 42, "")
+    assert init.ts <= head.ts == end.ts
+    with pytest.raises(ValueError, match="request_init"):
+        x.phase("request_init", 0, 0.0)
+
+
+async def test_requests_selected_by_different_method_and_path_filters_reach_each_its_own():
+    hub = TapHub()
+    posts = hub.subscribe(TapFilter(method="post"))
+    api = hub.subscribe(TapFilter(path_prefix="/api", kinds=("response_init", "response_end")))
+    route = tap_route()
+    for n, method, path in ((1, b"POST", b"/api/a"), (2, b"GET", b"/api/b"), (3, b"POST", b"/c"),
+                            (4, b"POST", b"/api/d")):
+        exchange(hub, route, n, method, path)
+    assert [(e.id[-1], e.kind) for e in await drain(posts)] == [
+        (n, k) for n in "134" for k in ("request_init", "response_init", "response_end")]
+    assert [(e.id[-1], e.kind) for e in await drain(api)] == [
+        (n, k) for n in "124" for k in ("response_init", "response_end")]
