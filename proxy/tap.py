@@ -279,6 +279,7 @@ def ndjson(items: Iterable[TapItem]) -> bytearray:
 
 
 _DEFINED_MAX = 4096  # route definitions a stream remembers having sent (then sends them again)
+WHOLE_REQUEST = len(EVENT_KINDS)  # the kind number of a compact line that holds a request's three events
 assert EVENT_KINDS == ("request_init", "response_init", "response_end")  # the kind numbers below
 
 
@@ -286,9 +287,12 @@ class CompactEncoder:
     """The lines of one compact stream: a route's definition (`TapRoute.definition`) the
     first time one of its requests' events goes out, then each such event as a short
     array: [route, request number, kind (index in EVENT_KINDS), status, latency_ms,
-    duration_ms, bytes, ts, method, path, error, grpc_status]; events published whole
-    and gaps as `ndjson` writes them. A seventh of the bytes of `ndjson`'s lines, for
-    less work."""
+    duration_ms, bytes, ts, method, path, error, grpc_status] -- or, when all three of a
+    request's events go out together (the common case), one array for them:
+    [route, request number, WHOLE_REQUEST, ts of request_init, method, path, then
+    response_init's status, latency_ms, ts, then response_end's status, latency_ms,
+    duration_ms, bytes, ts, error, grpc_status]; events published whole and gaps as
+    `ndjson` writes them. About a fifteenth of the bytes of `ndjson`'s lines, for less work."""
 
     def __init__(self) -> None:
         self._defined: set[int] = set()
@@ -319,6 +323,12 @@ class CompactEncoder:
             method = x.method.decode("latin-1")
             path = x.target.decode("latin-1")
             # one orjson call a line: cheaper than formatting its numbers and strings into a template
+            if bits == ALL_PHASES:
+                head_status, head_latency_ms, head_ts = x.head
+                status, latency_ms, duration_ms, nbytes, error, grpc_status, ts = x.end
+                buf += _dumps([r, n, WHOLE_REQUEST, x.ts, method, path, head_status, head_latency_ms, head_ts,
+                               status, latency_ms, duration_ms, nbytes, ts, error, grpc_status], option=_NEWLINE)
+                continue
             if bits & INIT:
                 buf += _dumps([r, n, 0, 0, 0.0, 0.0, 0, x.ts, method, path, "", None], option=_NEWLINE)
             if bits & HEAD:

@@ -12,6 +12,7 @@ import aiohttp
 import orjson
 
 from proxy.events import EVENT_KINDS, TapDropped, TapEvent, TapFilter
+from proxy.tap import WHOLE_REQUEST
 
 BUFFER = 1000
 FOLLOW_PERIOD_S = 0.5
@@ -62,39 +63,53 @@ _ROUTES_MAX = 100_000
 class CompactLines:
     """The lines of one proxy's compact tap stream (proxy/tap.py CompactEncoder) as events:
     it remembers the routes the stream defined, and rebuilds each event from its route's
-    fields and its own array."""
+    fields and its own array (three events from a whole request's array)."""
 
     def __init__(self) -> None:
         self._routes: dict[int, dict] = {}
 
-    def __call__(self, line: bytes) -> TapEvent | TapDropped | None:
+    def __call__(self, line: bytes) -> list[TapEvent | TapDropped]:
+        """The events of `line`; none for a route's definition or what cannot be read."""
         try:
             data = orjson.loads(line)
         except ValueError:
-            return None
+            return []
         if isinstance(data, list):
-            return self._event(data)
+            return self._events(data)
         if not isinstance(data, dict):
-            return None
+            return []
         number = data.pop("route", None)
         if number is None:
-            return _item(data)
+            item = _item(data)
+            return [item] if item is not None else []
         if len(self._routes) >= _ROUTES_MAX:
             self._routes.clear()
         self._routes[number] = data
-        return None
+        return []
 
-    def _event(self, data: list) -> TapEvent | None:
+    def _events(self, data: list) -> list[TapEvent | TapDropped]:
         try:
-            route, number, kind, status, latency_ms, duration_ms, nbytes, ts, method, path, error, grpc_status = data
+            route, number, kind = data[:3]
             shared = self._routes[route]
+            common = {**shared, "id": f"{shared['id']}{number}"}
+            if kind == WHOLE_REQUEST:
+                (ts, method, path, head_status, head_latency_ms, head_ts, status, latency_ms, duration_ms, nbytes,
+                 end_ts, error, grpc_status) = data[3:]
+                request = {**common, "method": method, "path": path}
+                return [TapEvent(**request, kind="request_init", ts=ts),
+                        TapEvent(**request, kind="response_init", status=head_status, latency_ms=head_latency_ms,
+                                 ts=head_ts),
+                        TapEvent(**request, kind="response_end", status=status, latency_ms=latency_ms,
+                                 duration_ms=duration_ms, bytes=nbytes, ts=end_ts, error=error,
+                                 grpc_status=grpc_status)]
+            status, latency_ms, duration_ms, nbytes, ts, method, path, error, grpc_status = data[3:]
             if kind < 0:
-                return None
-            return TapEvent(**{**shared, "id": f"{shared['id']}{number}"}, kind=EVENT_KINDS[kind], method=method,
-                            path=path, status=status, latency_ms=latency_ms, duration_ms=duration_ms, bytes=nbytes,
-                            ts=ts, error=error, grpc_status=grpc_status)
+                return []
+            return [TapEvent(**common, kind=EVENT_KINDS[kind], method=method, path=path, status=status,
+                             latency_ms=latency_ms, duration_ms=duration_ms, bytes=nbytes, ts=ts, error=error,
+                             grpc_status=grpc_status)]
         except (ValueError, TypeError, KeyError, IndexError):
-            return None
+            return []
 
 
 async def _read(session: aiohttp.ClientSession, admin: str, flt: TapFilter, merge: TapMerge) -> None:
@@ -106,8 +121,7 @@ async def _read(session: aiohttp.ClientSession, admin: str, flt: TapFilter, merg
                 if resp.status == 200:
                     parse = CompactLines()
                     async for line in resp.content:
-                        item = parse(line)
-                        if item is not None:
+                        for item in parse(line):
                             merge.offer(item)
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError):
             pass  # the proxy restarted or went away, or sent an over-long line: subscribe again
