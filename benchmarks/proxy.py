@@ -86,7 +86,7 @@ class Result:
     rss_kib: int | None
     echo_cpu_us: float  # CPU time of the echo app per request
     cpu_us: float | None  # CPU time of the proxy (nginx, ours) per request
-    tap_events: int | None = None  # events the tap subscriber received during the run
+    tap_lines: int | None = None  # lines the tap subscriber received during the run
     handshakes: int | None = None  # TLS handshakes the gateway accepted by the end of the run (mTLS target)
     cpu_us_each: tuple[float, ...] = ()  # cpu_us per proxy process (outbound, then gateway)
 
@@ -160,21 +160,22 @@ def cpu_s(*pids: int) -> float:
 class TapReader:
     """A tap subscriber (GET /tap on an admin port, no filter) reading the stream (in
     `form`: compact, as the controller subscribes for `meshtui tap` and the TUI, or json)
-    as fast as it comes, in a thread, for as long as it is open. `events` counts lines
-    (a compact stream's route definitions too: a handful)."""
+    as fast as it comes, in a thread, for as long as it is open. `lines` counts lines:
+    in a compact stream one a request whose three events went out together, one an event
+    otherwise, and a handful of route definitions; in JSON lines one an event."""
 
     def __init__(self, admin: str, form: str) -> None:
         host, port = admin.rsplit(":", 1)
         self.sock = socket.create_connection((host, int(port)), timeout=5)
         self.sock.sendall(b"GET /tap?format=%s HTTP/1.1\r\nHost: bench\r\n\r\n" % form.encode())
-        self.events = 0
+        self.lines = 0
         self.thread = threading.Thread(target=self._read, daemon=True)
         self.thread.start()
 
     def _read(self) -> None:
         self.sock.settimeout(None)
         while data := self.sock.recv(1 << 16):
-            self.events += data.count(b"\n")
+            self.lines += data.count(b"\n")
 
     def close(self) -> None:
         self.sock.shutdown(socket.SHUT_RDWR)
@@ -326,7 +327,7 @@ def run(duration: int, connections: int, profile: Path | None = None, rounds: in
                 echo_us = (cpu1[1] - cpu0[1]) / n * 1e6
                 proxy_us = ((cpu1[0] - cpu0[0]) - (cpu1[1] - cpu0[1])) / n * 1e6 if pids else None
                 results[round_number].append(Result(name, rps, p50, p99, errors, rss_kib(*pids) if pids else None,
-                                                    echo_us, proxy_us, tap.events if tap is not None else None,
+                                                    echo_us, proxy_us, tap.lines if tap is not None else None,
                                                     gateway_handshakes(c1t["admin"]) if name == MTLS_TARGET
                                                     else None,
                                                     tuple((b - a) / n * 1e6 for a, b in zip(cpu0[2], cpu1[2]))))
@@ -391,8 +392,8 @@ def report(rounds: list[list[Result]], duration: int, connections: int) -> str:
     if outbound and TAP_TARGET in by_name:
         cost = paired(TAP_TARGET, "outbound proxy", lambda x, y: 1 - x.rps / y.rps)
         extra = _median(paired(TAP_TARGET, "outbound proxy", lambda x, y: x.cpu_us - y.cpu_us))
-        events = sum(r.tap_events or 0 for r in by_name[TAP_TARGET])
-        lines.append(_goal(f"a tap subscriber (the controller's compact stream; {events} events read) costs < 10% "
+        lines_read = sum(r.tap_lines or 0 for r in by_name[TAP_TARGET])
+        lines.append(_goal(f"a tap subscriber (the controller's compact stream; {lines_read} lines read) costs < 10% "
                            f"of the outbound proxy's requests/s", cost, _median(cost) < 0.10, unit="%")
                      + f"; +{extra:.0f} us/req of its CPU")
     if outbound and TAP_JSON_TARGET in by_name:
