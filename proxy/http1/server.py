@@ -547,8 +547,12 @@ class HttpServerProtocol(asyncio.BaseProtocol):
             return
         if self.refusal is not None:
             self._close_lingering(text_response(*self.refusal, close=True))
-        else:
+        elif self._pipeline or self._read_paused or self._body_paused or self.draining or self._in_head \
+                or self._parsing is not None:
             self._serve_next()
+        else:  # the common case, as _serve_next would have it: wait idle for the next request
+            self.deadline = self._loop.time() + self._limits.idle_timeout_s
+            self._expire = self._idle_timeout
 
     def express_general(self, req: Request) -> Response:
         """The general path takes over the express call's request `req` (made by
