@@ -26,7 +26,8 @@ tools:
 test: $(STAMP) tools
 	$(BIN)/python -m pytest
 
-bench: $(STAMP) tools
+bench: $(STAMP)
+	@sh .ci/install-tools bench
 	$(BIN)/python -m benchmarks.run_all
 
 clean:

@@ -6,6 +6,7 @@ uvloop, which benchmarks/proxy.py measures, and is steady on a busy machine: the
 figure to compare changes of the request path with.
 
     python -m benchmarks.express [--requests 20000] [--repeat 7]
+    python -m benchmarks.express --instructions   # exact counts under valgrind's cachegrind
 
 Prints microseconds per request (best of `--repeat`) for: the express lane
 (proxy/http1/express.py); the same with an uncapped tap subscriber whose events are
@@ -15,7 +16,10 @@ general path (a GET the express lane leaves to it: one header it must act on).
 from __future__ import annotations
 
 import argparse
-import asyncio
+import re
+import shutil
+import subprocess
+import sys
 import timeit
 from collections.abc import Callable
 
@@ -70,54 +74,108 @@ def config() -> dict:
                 "endpoints": [{"host": UPSTREAM[0], "port": UPSTREAM[1], "cluster": "c1"}]}]]}]}
 
 
-async def measure(requests: int, repeat: int) -> dict[str, float]:
-    plane = DataPlane(ListenSettings(cluster="c1", outbound="127.0.0.1:0", limits=Limits()))
-    plane.live.apply(config(), persist=False)
-    await plane.start()
-    try:
+class Rig:
+    """The outbound proxy's DataPlane with one client connection and one idle pooled upstream
+    connection, both on in-memory transports."""
+
+    async def __aenter__(self) -> "Rig":
+        self.plane = plane = DataPlane(ListenSettings(cluster="c1", outbound="127.0.0.1:0", limits=Limits()))
+        plane.live.apply(config(), persist=False)
+        await plane.start()
         server = plane.servers["outbound"]
-        client = HttpServerProtocol(server.handler, server.limits, server.connections, server.express)
-        to_client = MemoryTransport(client)
-        client.connection_made(to_client)  # type: ignore[arg-type]
-        upstream = UpstreamConnection((*UPSTREAM, None, ""), plane.pools._lost)
+        self.client = client = HttpServerProtocol(server.handler, server.limits, server.connections, server.express)
+        self.to_client = MemoryTransport(client)
+        client.connection_made(self.to_client)  # type: ignore[arg-type]
+        self.upstream = upstream = UpstreamConnection((*UPSTREAM, None, ""), plane.pools._lost)
         upstream.connection_made(MemoryTransport(upstream))  # type: ignore[arg-type]
         upstream.response_done = upstream.request_done = upstream._keep_alive = True  # an idle pooled one
         plane.pools.release(upstream)
+        return self
 
-        def exchange(get: bytes) -> Callable[[], None]:
-            def one() -> None:
-                client.data_received(get)
-                upstream.data_received(ANSWER)
-            return one
+    async def __aexit__(self, *exc: object) -> None:
+        await self.plane.stop(grace_s=0.0)
 
+    def exchange(self, get: bytes) -> Callable[[], None]:
+        client, upstream = self.client, self.upstream
+
+        def one() -> None:
+            client.data_received(get)
+            upstream.data_received(ANSWER)
+        return one
+
+    def tapped(self, requests: int) -> Callable[[], None]:
+        """`requests` express requests with an uncapped tap subscriber whose events are encoded
+        every 100 requests, as the controller's stream is."""
+        sub = self.plane.tap.subscribe(TapFilter(), buffer=1 << 30)
+        encode = CompactEncoder()
+        express = self.exchange(EXPRESS_GET)
+
+        def run() -> None:
+            for _ in range(requests // 100):
+                for _ in range(100):
+                    express()
+                encode(sub.take())
+        return run
+
+
+async def measure(requests: int, repeat: int) -> dict[str, float]:
+    async with Rig() as rig:
         figures = {}
         for name, get in (("express lane", EXPRESS_GET), ("general path", GENERAL_GET)):
-            one = exchange(get)
+            one = rig.exchange(get)
             one()
-            assert to_client.last.startswith(b"HTTP/1.1 200 OK\r\n"), to_client.last
+            assert rig.to_client.last.startswith(b"HTTP/1.1 200 OK\r\n"), rig.to_client.last
             figures[name] = min(timeit.repeat(one, setup="gc.enable()", number=requests, repeat=repeat)) / requests * 1e6
-        tapped = plane.tap.subscribe(TapFilter(), buffer=1 << 30)
-        encode = CompactEncoder()
-        express = exchange(EXPRESS_GET)
-
-        def hundred() -> None:
-            for _ in range(100):
-                express()
-            encode(tapped.take())
-
+        hundreds = max(1, requests // 100) * 100
         figures["express lane + tap subscriber"] = min(
-            timeit.repeat(hundred, setup="gc.enable()", number=max(1, requests // 100), repeat=repeat)) / (requests // 100 * 100) * 1e6
-        tapped.close()
+            timeit.repeat(rig.tapped(hundreds), setup="gc.enable()", number=1, repeat=repeat)) / hundreds * 1e6
         return figures
-    finally:
-        await plane.stop(grace_s=0.0)
+
+
+async def run_once(kind: str, requests: int) -> None:
+    """`requests` of `kind` (express, tap), once: what `--instructions` counts under cachegrind."""
+    async with Rig() as rig:
+        for _ in range(5):  # warm the caches of routes and series
+            rig.exchange(EXPRESS_GET)()
+        if kind == "tap":
+            rig.tapped(requests)()
+        else:
+            one = rig.exchange(EXPRESS_GET)
+            for _ in range(requests):
+                one()
+
+
+def instructions(kind: str) -> int:
+    """Instructions per request of `kind`, exactly: cachegrind's count for 6,000 requests less
+    its count for 1,000, over 5,000."""
+    counts = []
+    for requests in (1000, 6000):
+        out = subprocess.run(["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
+                              sys.executable, "-m", "benchmarks.express", "--once", kind, "--requests", str(requests)],
+                             capture_output=True, text=True, check=True).stderr
+        counts.append(int(re.search(r"I\s+refs:\s+([\d,]+)", out).group(1).replace(",", "")))
+    return (counts[1] - counts[0]) // 5000
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--requests", type=int, default=20000)
     p.add_argument("--repeat", type=int, default=7)
+    p.add_argument("--instructions", action="store_true",
+                   help="count the instructions of an express request, and with a tap subscriber (needs valgrind)")
+    p.add_argument("--once", choices=("express", "tap"), help=argparse.SUPPRESS)  # what --instructions counts
     args = p.parse_args(argv)
+    if args.once:
+        uvloop.run(run_once(args.once, args.requests))
+        return 0
+    if args.instructions:
+        if shutil.which("valgrind") is None:
+            raise SystemExit("benchmarks/express.py --instructions needs valgrind: run `make tools`")
+        express, tap = instructions("express"), instructions("tap")
+        print("Instructions per request on the outbound proxy (cachegrind, exact):")
+        print(f"  express lane                     {express:7,d}")
+        print(f"  express lane + tap subscriber    {tap:7,d}  (+{tap - express:,d}, +{(tap - express) / express:.0%})")
+        return 0
     figures = uvloop.run(measure(args.requests, args.repeat))
     print(f"Python per request on the outbound proxy (no sockets; best of {args.repeat} x {args.requests}):")
     for name, us in figures.items():
