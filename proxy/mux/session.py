@@ -101,7 +101,7 @@ class MuxSession(ReadInto):
     def _write_out(self) -> None:
         self._flush = None
         out = self._out
-        if out and not self.closed:
+        if out and not self.closed and not self.transport.is_closing():
             self._out = []
             self.transport.write(out[0] if len(out) == 1 else b"".join(out))
 
@@ -190,7 +190,8 @@ class MuxSession(ReadInto):
             self.send(frames.ping(ACK, value))
 
     def on_go_away(self, code: int) -> None:
-        self.peer_going_away = True
+        if self._new_stream is None:  # (a client's Go Away only says it opens no more streams)
+            self.peer_going_away = True
         if code != frames.GO_AWAY_NORMAL:
             self.error = f"the peer ended the mux session with error code {code}"
 

@@ -362,6 +362,11 @@ async def test_a_full_session_is_joined_by_a_new_one(tls):
             peer.transport.write(b"hi")
         await until(lambda: all(p.data == b"hi" for p in peers))
         assert connector.dialed == 2
+        # the full one said Go Away (it opens no more streams; the server read that before the echoes),
+        # yet both sides go on with the streams it has
+        assert not any(p.transport.is_closing() for p in server.peers[:2] + peers[:2])
+        peers[0].transport.write(b" again")
+        await until(lambda: peers[0].data == b"hi again")
     connector.close()
 
 
