@@ -23,6 +23,7 @@ from collections.abc import Callable
 
 from proxy.http1.server import HttpServer
 from proxy.mux import MUX_ALPN
+from proxy.mux.connector import MAX_CLIENT_STREAMS
 from proxy.mux.session import MuxSession
 from proxy.tcp.preamble import MAGIC as TCP_MAGIC
 
@@ -80,8 +81,9 @@ class ProtocolServer(HttpServer):
     def mux_session(self) -> MuxSession:
         """A mux session (proxy/mux) whose streams are HTTP/1.1 connections of this server."""
         connections = self.connections
+        # twice what a client opens (proxy/mux/connector.py): a stream it reset may still be here
         session = MuxSession(new_stream=self.http1_stream, idle_timeout_s=self.limits.idle_timeout_s,
-                             on_lost=connections.discard)
+                             max_streams=2 * MAX_CLIENT_STREAMS, on_lost=connections.discard)
         connections.add(session)
         return session
 

@@ -18,13 +18,16 @@ from proxy.mux.session import MuxSession
 P = TypeVar("P", bound=asyncio.BaseProtocol)
 
 
+MAX_CLIENT_STREAMS = 1024  # streams a session carries before the next one is dialled
+
+
 class DialFailed(ConnectionError):
     """The session could not be set up; the message says why, naming the address."""
 
 
 class MuxConnector:
     def __init__(self, *, connect_timeout_s: float = 2.0, idle_timeout_s: float = 60.0,
-                 max_streams: int = 1024, keepalive_s: float = 30.0, keepalive_timeout_s: float = 10.0) -> None:
+                 max_streams: int = MAX_CLIENT_STREAMS, keepalive_s: float = 30.0, keepalive_timeout_s: float = 10.0) -> None:
         """`keepalive_s`, `keepalive_timeout_s`: see MuxSession (a gateway that stops answering,
         its host gone, ends the session in bounded time, its streams' requests retried)."""
         self.connect_timeout_s = connect_timeout_s
