@@ -22,7 +22,7 @@ from proxy.http1.pool import PoolKey, Pools
 from proxy.http1.server import HttpServerProtocol, Request, Response
 from proxy.http1.wire import not_forwarded
 from proxy.metrics import Metrics, Series
-from proxy.routing.health import EndpointHealth
+from proxy.routing.health import EndpointHealth, EndpointState
 from proxy.tap import TapExchange, TapHub, TapRoute
 
 IDEMPOTENT = frozenset((b"GET", b"HEAD", b"OPTIONS", b"PUT", b"DELETE"))
@@ -105,7 +105,7 @@ class Relay:
         call = _ExpressCall(self, proto, dest, head, target, ep, key, tls, forwarded,
                             self._tap_open(b"GET", client_target, dest, ep, tls) if self.tap.active else None)
         proto.express_started(call)
-        self.health.start(ep)
+        call._state = self.health.start(ep)
         conn = self.pools.idle(key)
         if conn is None:
             call.general().forward(ep, key, forwarded)
@@ -255,7 +255,7 @@ class _ExpressCall:
     was idle, when the answer is not whole in one read, when the attempt failed."""
 
     __slots__ = ("_relay", "_proto", "_dest", "_head", "_target", "_ep", "_key", "_tls", "_sent", "_tap",
-                 "_started", "_t0", "_conn")
+                 "_started", "_t0", "_conn", "_state")
 
     def __init__(self, relay: Relay, proto: HttpServerProtocol, dest: Destination, head: bytes, target: bytes,
                  ep: Endpoint, key: PoolKey, tls: bool, sent: bytes, tap: TapExchange | None) -> None:
@@ -271,6 +271,7 @@ class _ExpressCall:
         self._tap = tap
         self._started = self._t0 = perf_counter()
         self._conn: UpstreamConnection | None = None
+        self._state: EndpointState | None = None  # the endpoint's health, once the attempt began
 
     def send(self, conn: UpstreamConnection) -> None:
         self._conn = conn
@@ -307,7 +308,7 @@ class _ExpressCall:
         if status >= 500:
             relay.health.failure(ep, ttfb_ms)
         else:
-            relay.health.success(ep, ttfb_ms)
+            relay.health.succeeded(self._state, ttfb_ms)  # type: ignore[arg-type]
         relay._account(self._dest, ep.cluster, self._tls, status, self._started, "")
         tap = self._tap
         if tap is not None:

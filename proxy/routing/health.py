@@ -148,11 +148,17 @@ class EndpointHealth:
 
     # -- reported by the HTTP side -----------------------------------------------
 
-    def start(self, ep: Endpoint) -> None:
-        self.state(ep).inflight += 1
+    def start(self, ep: Endpoint) -> EndpointState:
+        """An attempt to `ep` begins; its state, for `succeeded`."""
+        st = self.state(ep)
+        st.inflight += 1
+        return st
 
     def success(self, ep: Endpoint, latency_ms: float) -> None:
-        st = self.state(ep)
+        self.succeeded(self.state(ep), latency_ms)
+
+    def succeeded(self, st: EndpointState, latency_ms: float) -> None:
+        """`success` of the attempt whose `start` gave `st`."""
         if st.inflight > 0:
             st.inflight -= 1
         st.observe(latency_ms, self.clock(), self.decay_s)
