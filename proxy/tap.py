@@ -291,7 +291,7 @@ class CompactEncoder:
     request's events go out together (the common case), one array for them:
     [route, request number, WHOLE_REQUEST, ts of request_init, method, path, then
     response_init's status, latency_ms, ts, then response_end's status, latency_ms,
-    duration_ms, bytes, ts, error, grpc_status]; events published whole and gaps as
+    duration_ms, bytes, error, grpc_status, ts] (`TapExchange.head` and `.end` as they are); events published whole and gaps as
     `ndjson` writes them. About a twelfth of the bytes of `ndjson`'s lines, for less work."""
 
     def __init__(self) -> None:
@@ -324,10 +324,7 @@ class CompactEncoder:
             path = x.target.decode("latin-1")
             # one orjson call a line: cheaper than formatting its numbers and strings into a template
             if bits == ALL_PHASES:
-                head_status, head_latency_ms, head_ts = x.head
-                status, latency_ms, duration_ms, nbytes, error, grpc_status, ts = x.end
-                buf += _dumps([r, n, WHOLE_REQUEST, x.ts, method, path, head_status, head_latency_ms, head_ts,
-                               status, latency_ms, duration_ms, nbytes, ts, error, grpc_status], option=_NEWLINE)
+                buf += _dumps([r, n, WHOLE_REQUEST, x.ts, method, path, *x.head, *x.end], option=_NEWLINE)
                 continue
             if bits & INIT:
                 buf += _dumps([r, n, 0, 0, 0.0, 0.0, 0, x.ts, method, path, "", None], option=_NEWLINE)

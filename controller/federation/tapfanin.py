@@ -94,7 +94,7 @@ class CompactLines:
             common = {**shared, "id": f"{shared['id']}{number}"}
             if kind == WHOLE_REQUEST:
                 (ts, method, path, head_status, head_latency_ms, head_ts, status, latency_ms, duration_ms, nbytes,
-                 end_ts, error, grpc_status) = data[3:]
+                 error, grpc_status, end_ts) = data[3:]
                 request = {**common, "method": method, "path": path}
                 return [TapEvent(**request, kind="request_init", ts=ts),
                         TapEvent(**request, kind="response_init", status=head_status, latency_ms=head_latency_ms,

@@ -278,7 +278,7 @@ async def test_a_compact_stream_defines_each_route_once_then_sends_arrays():
     # a request whose three events go out together: one array for them
     whole = first[1]
     assert whole[:3] == [route.number, 1, WHOLE_REQUEST] and whole[4:8] == ["GET", "/get", 200, 1.5]
-    assert whole[9:13] == [200, 1.5, 2.5, 42] and whole[14:] == ["", None] and whole[13] >= whole[8] >= whole[3]
+    assert whole[9:15] == [200, 1.5, 2.5, 42, "", None] and whole[15] >= whole[8] >= whole[3]
     assert first[2] == {**definition, "route": other.number}
     # one whose response_init never came: an array an event
     assert first[3:5] == [[other.number, 2, 0, 0, 0.0, 0.0, 0, first[3][7], "POST", '/a "q"', "", None],
