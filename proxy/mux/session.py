@@ -83,10 +83,10 @@ class MuxSession(ReadInto):
     def extra(self, name: str, default: Any = None) -> Any:
         """The connection's extra info (peer certificate, addresses), read once."""
         try:
-            return self._extra[name]
+            value = self._extra[name]
         except KeyError:
-            value = self._extra[name] = self.transport.get_extra_info(name, default) if self.transport else default
-            return value
+            value = self._extra[name] = self.transport.get_extra_info(name)
+        return default if value is None else value
 
     # -- writing --------------------------------------------------------------------------
 

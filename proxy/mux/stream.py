@@ -21,7 +21,6 @@ if TYPE_CHECKING:
 
 HIGH_WATER = 64 * 1024
 _GRANT_AT = INITIAL_WINDOW // 2  # consumed bytes that earn the peer a window update
-_OWN_EXTRA = {"socket": None}  # a stream has no socket of its own (SO_LINGER on it would hit them all)
 
 
 class StreamReset(ConnectionResetError):
@@ -58,10 +57,8 @@ class MuxStream(asyncio.Transport):
     # -- asyncio.Transport ---------------------------------------------------------------
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
-        if name in _OWN_EXTRA:
-            return _OWN_EXTRA[name]
-        if name == "mux_stream_id":
-            return self.id
+        if name == "socket":  # a stream has none of its own (SO_LINGER on the session's would hit every stream)
+            return default
         return self.session.extra(name, default)
 
     def get_protocol(self) -> asyncio.BaseProtocol:

@@ -233,6 +233,10 @@ async def test_streams_share_one_tls_connection_and_keep_their_bytes_apart(tls):
         await until(lambda: all(len(p.data) == len(b"stream %d " % n * 50) for n, p in enumerate(peers)))
         assert [bytes(p.data) for p in peers] == [b"stream %d " % n * 50 for n in range(3)]
         assert connector.dialed == 1 and len(server.sessions) == 1 and len(server.peers) == 3
+        # a stream tells of its connection's peer, but has no socket to set options on (they would hit every stream)
+        server_side = server.peers[0].transport
+        assert server_side.get_extra_info("peercert")["subjectAltName"] and server_side.get_extra_info("peername")
+        assert server_side.get_extra_info("socket") is None and peers[0].transport.get_extra_info("socket", 7) == 7
         # a half-close reaches the other side as EOF; the stream ends when both sides closed
         peers[0].transport.write_eof()
         await until(lambda: server.peers[0].eof)
