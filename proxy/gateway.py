@@ -147,7 +147,8 @@ class Gateway:
     def express(self, proto: HttpServerProtocol, m: re.Match[bytes], head: bytes) -> bool:
         """The express lane (see proxy/http1/express.py): a simple GET for an export the caller
         may use (the general path answers the others)."""
-        path, q, query = m["target"].partition(b"?")
+        client_target = m["target"]
+        path, q, query = client_target.partition(b"?")
         table = self.routes.table
         found = table.gateway_rule(path.decode("latin-1"))
         if found is None:
@@ -167,7 +168,7 @@ class Gateway:
         if refusal(rule, src_cluster, sa) is not None:
             return False
         return self.relay.express(proto, self._destination(table, rule, src_cluster, identity), head, forwarded,
-                                  rest.encode("latin-1") + q + query)
+                                  client_target, rest.encode("latin-1") + q + query)
 
     def _destination(self, table: RouteTable, rule: GatewayRule, src_cluster: str, identity: str) -> Destination:
         """Where a caller's requests for `rule` go in the current table (made once per caller)."""

@@ -91,7 +91,8 @@ class OutboundProxy:
         found = self._destination(m["host"])
         if isinstance(found, str) or found[1] is not None:
             return False
-        return self.relay.express(proto, found[0], head, head, m["target"])
+        target = m["target"]
+        return self.relay.express(proto, found[0], head, head, target, target)
 
     def _destination(self, authority: bytes) -> tuple[Destination, ServiceRoute | None] | str:
         """Where requests for `authority` go in the current table (and its route when it

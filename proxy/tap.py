@@ -22,6 +22,12 @@ Two ways in:
   a batch); an uncapped one costs a proxied request an object and an append,
   and its reader one orjson call an event (compact) or one template a request
   (json lines).
+- `TapHub.whole(route, ...)`: a request whose answer came before anybody was
+  told it began (the express lane defers its request_init, see
+  proxy/http1/relay.py), all three events at once. For the one uncapped
+  subscriber that wants everything (the controller's stream) it is queued as a
+  list that is already its compact array (`ANSWERED`) but for its route in
+  front: no exchange, no marks, and one orjson call encodes a batch of them.
 
 Two ways out: iterate the subscription (`async for`), or, to stream in
 batches, `await sub.wait()` then `ndjson(sub.take())` -- or, for a reader that
@@ -55,8 +61,9 @@ _QUEUED = 1
 _ALWAYS_ADMIT = -1
 
 # an item of a subscription's queue: an exchange (for its first subscription), the exchange
-# and its seat's shift (for another), an event published whole, a gap
-TapItem = Union[TapEvent, TapDropped, "TapExchange", tuple]
+# and its seat's shift (for another), a whole request's row (TapHub.whole), an event
+# published whole, a gap
+TapItem = Union[TapEvent, TapDropped, "TapExchange", tuple, list]
 _NEWLINE = orjson.OPT_APPEND_NEWLINE
 _COMMA = ord(",")
 _dumps = orjson.dumps
@@ -170,10 +177,13 @@ class TapExchange:
         if self.marks & need != need:
             self.audience.reach(self, bit)
 
-    def head_and_end(self, status: int, latency_ms: float, ttfb_ms: float, duration_ms: float, nbytes: int) -> None:
+    def head_and_end(self, status: int, latency_ms: float, ttfb_ms: float, duration_ms: float, nbytes: int,
+                     ts: float | None = None) -> None:
         """`response_init` (`latency_ms`) and `response_end` (`ttfb_ms`, `duration_ms`,
-        `nbytes`, no error) at one moment: a whole answer that came in one read."""
-        ts = time.time()
+        `nbytes`, no error) at one moment (`ts`, now by default): a whole answer that came
+        in one read."""
+        if ts is None:
+            ts = time.time()
         self.head = (status, latency_ms, ts)
         self.end = (status, ttfb_ms, duration_ms, nbytes, "", None, ts)
         self.done = ALL_PHASES
@@ -214,6 +224,29 @@ def _seat(item: TapExchange | tuple) -> tuple[TapExchange, int]:
     return (item, 0) if type(item) is TapExchange else item
 
 
+def _exchange_of(row: list) -> TapExchange:
+    """The exchange an answered request's row (`TapHub.whole`: its compact line, its
+    TapRoute in front until encoded) stands for, queued for the first seat, none of its
+    phases had: for the readers that take events (`ndjson`, `async for`)."""
+    route, number, _, ts, method, path, status, latency_ms, ttfb_ms, nbytes = row
+    x = TapExchange.__new__(TapExchange)
+    x.route, x.number, x.ts = route, number, ts
+    x.method, x.target = method.encode("latin-1"), path.encode("latin-1")
+    x.audience = route.audience  # (no phase is to come)
+    x.marks = _QUEUED
+    x.done = ALL_PHASES
+    x.head, x.end = answered_phases(ts, status, latency_ms, ttfb_ms, nbytes)
+    return x
+
+
+def answered_phases(ts: float, status: int, latency_ms: float, ttfb_ms: float,
+                    nbytes: int) -> tuple[tuple[int, float, float], tuple[int, float, float, int, str, None, float]]:
+    """`TapExchange.head` and `.end` of a request begun at `ts` and answered whole
+    `latency_ms` later (an `ANSWERED` compact line; see `TapExchange.head_and_end`)."""
+    end_ts = ts + latency_ms / 1000.0
+    return (status, latency_ms, end_ts), (status, ttfb_ms, latency_ms, nbytes, "", None, end_ts)
+
+
 def _method_json(method: bytes) -> bytes:
     json = _METHOD_JSON.get(method)
     if json is None:
@@ -242,6 +275,8 @@ def ndjson(items: Iterable[TapItem]) -> bytearray:
         kind_of = type(item)
         if kind_of is TapExchange:
             x, shift = item, 0
+        elif kind_of is list:
+            x, shift = _exchange_of(item), 0
         elif kind_of is tuple:
             x, shift = item
         else:
@@ -280,6 +315,8 @@ def ndjson(items: Iterable[TapItem]) -> bytearray:
 
 _DEFINED_MAX = 4096  # route definitions a stream remembers having sent (then sends them again)
 WHOLE_REQUEST = len(EVENT_KINDS)  # the kind number of a compact line that holds a request's three events
+ANSWERED = WHOLE_REQUEST + 1  # the same, for a request answered whole at one moment (TapHub.whole)
+ANSWERED_BATCH = 256  # ANSWERED arrays a compact line holds at most (one path is 16 KiB at most)
 assert EVENT_KINDS == ("request_init", "response_init", "response_end")  # the kind numbers below
 
 
@@ -291,8 +328,12 @@ class CompactEncoder:
     request's events go out together (the common case), one array for them:
     [route, request number, WHOLE_REQUEST, ts of request_init, method, path, then
     response_init's status, latency_ms, ts, then response_end's status, latency_ms,
-    duration_ms, bytes, error, grpc_status, ts] (`TapExchange.head` and `.end` as they are); events published whole and gaps as
-    `ndjson` writes them. About a twelfth of the bytes of `ndjson`'s lines, for less work."""
+    duration_ms, bytes, error, grpc_status, ts] (`TapExchange.head` and `.end` as they
+    are) -- or, for requests answered whole at one moment (`TapHub.whole`), an array of
+    up to ANSWERED_BATCH arrays [route, request number, ANSWERED, ts, method, path,
+    status, latency_ms, ttfb_ms, bytes] (see `answered_phases`), the rows they were
+    queued as, that one orjson call writes; events published whole and gaps as `ndjson`
+    writes them. About a twelfth of the bytes of `ndjson`'s lines, for less work."""
 
     def __init__(self) -> None:
         self._defined: set[int] = set()
@@ -300,8 +341,23 @@ class CompactEncoder:
     def __call__(self, items: Iterable[TapItem]) -> bytearray:
         buf = bytearray()
         defined = self._defined
+        rows: list[list] = []  # answered requests' rows, for one line (their routes defined before it)
         for item in items:
             kind_of = type(item)
+            if kind_of is list:  # an answered request's row, once its route is a number
+                route = item[0]
+                r = route.number
+                if r not in defined:
+                    self._define(buf, route)
+                item[0] = r
+                rows.append(item)
+                if len(rows) == ANSWERED_BATCH:
+                    buf += _dumps(rows, option=_NEWLINE)
+                    rows = []
+                continue
+            if rows:
+                buf += _dumps(rows, option=_NEWLINE)
+                rows = []
             if kind_of is TapExchange:
                 x, shift = item, 0
             elif kind_of is tuple:
@@ -335,6 +391,8 @@ class CompactEncoder:
                 status, latency_ms, duration_ms, nbytes, error, grpc_status, ts = x.end
                 buf += _dumps([r, n, 2, status, latency_ms, duration_ms, nbytes, ts, method, path, error, grpc_status],
                               option=_NEWLINE)
+        if rows:
+            buf += _dumps(rows, option=_NEWLINE)
         return buf
 
     def _define(self, buf: bytearray, route: TapRoute) -> None:
@@ -418,9 +476,9 @@ class TapSubscription:
         self._tokens -= 1.0
         return True
 
-    def lose(self) -> None:
-        self._dropped += 1
-        self.dropped_total += 1
+    def lose(self, events: int = 1) -> None:
+        self._dropped += events
+        self.dropped_total += events
 
     async def wait(self) -> bool:
         """Until something is pending (True) or the subscription is closed (False)."""
@@ -455,6 +513,9 @@ class TapSubscription:
                 return lost
             item = items[0]
             kind_of = type(item)
+            if kind_of is list:  # an answered request's row: read as its exchange
+                item = items[0] = _exchange_of(item)
+                kind_of = TapExchange
             if kind_of is not TapExchange and kind_of is not tuple:
                 items.popleft()
                 if kind_of is not TapDropped:
@@ -498,16 +559,13 @@ class TapHub:
             except Exception:  # a malformed event must not break the request that published it
                 sub.lose()
 
-    def open(self, route: TapRoute, number: int, method: bytes, target: bytes) -> TapExchange | None:
-        """Publish the request_init event of a request to `route`; the exchange its later
-        phases go through, or None when no filter selects the request. Never blocks."""
+    def open(self, route: TapRoute, number: int, method: bytes, target: bytes,
+             ts: float | None = None) -> TapExchange | None:
+        """Publish the request_init event of a request to `route` (begun at `ts`, now by
+        default); the exchange its later phases go through, or None when no filter
+        selects the request. Never blocks."""
         if route.generation != self._generation:
-            e = route.event
-            subs = tuple(s for s in self._subs if s.filter.selects_route(e))
-            route.audience = TapAudience(subs) if subs else None
-            route.narrow = any(s.filter.per_request for s in subs)
-            route.narrowed = {}
-            route.generation = self._generation
+            self._find_audience(route)
         audience = route.audience
         if audience is None:
             return None
@@ -521,7 +579,7 @@ class TapHub:
                 if narrowed is None:
                     narrowed = route.narrowed[subs] = TapAudience(subs)
                 audience = narrowed
-        x = TapExchange(route, number, method, target, time.time(), audience)
+        x = TapExchange(route, number, method, target, time.time() if ts is None else ts, audience)
         only = audience.only
         if only is not None:  # (never closed nor capped: see TapAudience)
             if only._queue(x):
@@ -532,6 +590,34 @@ class TapHub:
         elif x.marks & audience.need[INIT] != audience.need[INIT]:
             audience.reach(x, INIT)
         return x
+
+    def whole(self, route: TapRoute, number: int, method: str, target: bytes, ts: float, status: int,
+              latency_ms: float, ttfb_ms: float, nbytes: int) -> None:
+        """Publish a request to `route` begun at `ts` and answered whole `latency_ms`
+        later: its three events at once (see `answered_phases`). Never blocks."""
+        if route.generation != self._generation:
+            self._find_audience(route)
+        audience = route.audience
+        if audience is None:
+            return
+        only = audience.only
+        if only is not None and not route.narrow:
+            if not only._queue([route, number, ANSWERED, ts, method, target.decode("latin-1"), status, latency_ms,
+                                ttfb_ms, nbytes]):
+                only.lose(3)
+            return
+        x = self.open(route, number, method.encode("latin-1"), target, ts)
+        if x is not None:
+            x.head_and_end(status, latency_ms, ttfb_ms, latency_ms, nbytes, ts + latency_ms / 1000.0)
+
+    def _find_audience(self, route: TapRoute) -> None:
+        """Whose filter selects `route`, as of now."""
+        e = route.event
+        subs = tuple(s for s in self._subs if s.filter.selects_route(e))
+        route.audience = TapAudience(subs) if subs else None
+        route.narrow = any(s.filter.per_request for s in subs)
+        route.narrowed = {}
+        route.generation = self._generation
 
     def subscribe(self, flt: TapFilter, *, buffer: int = 1000) -> TapSubscription:
         if buffer < 1:

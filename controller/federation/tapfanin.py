@@ -12,11 +12,14 @@ import aiohttp
 import orjson
 
 from proxy.events import EVENT_KINDS, TapDropped, TapEvent, TapFilter
-from proxy.tap import WHOLE_REQUEST
+from proxy.tap import ANSWERED, WHOLE_REQUEST, answered_phases
 
 BUFFER = 1000
 FOLLOW_PERIOD_S = 0.5
 RECONNECT_S = 0.5
+# the longest compact line read: a line of ANSWERED_BATCH answered requests whose paths are
+# each as long as a request head may be (16 KiB)
+TAP_LINE_MAX = 8 << 20
 
 
 class TapMerge:
@@ -75,6 +78,8 @@ class CompactLines:
         except ValueError:
             return []
         if isinstance(data, list):
+            if data and isinstance(data[0], list):  # answered requests' arrays (ANSWERED)
+                return [e for row in data for e in self._events(row)]
             return self._events(data)
         if not isinstance(data, dict):
             return []
@@ -92,9 +97,15 @@ class CompactLines:
             route, number, kind = data[:3]
             shared = self._routes[route]
             common = {**shared, "id": f"{shared['id']}{number}"}
-            if kind == WHOLE_REQUEST:
-                (ts, method, path, head_status, head_latency_ms, head_ts, status, latency_ms, duration_ms, nbytes,
-                 error, grpc_status, end_ts) = data[3:]
+            if kind == WHOLE_REQUEST or kind == ANSWERED:
+                if kind == WHOLE_REQUEST:
+                    ts, method, path, *phases = data[3:]
+                    head, end = phases[:3], phases[3:]
+                else:
+                    ts, method, path, *answer = data[3:]
+                    head, end = answered_phases(ts, *answer)
+                head_status, head_latency_ms, head_ts = head
+                status, latency_ms, duration_ms, nbytes, error, grpc_status, end_ts = end
                 request = {**common, "method": method, "path": path}
                 return [TapEvent(**request, kind="request_init", ts=ts),
                         TapEvent(**request, kind="response_init", status=head_status, latency_ms=head_latency_ms,
@@ -116,7 +127,7 @@ async def _read(session: aiohttp.ClientSession, admin: str, flt: TapFilter, merg
     url = f"http://{admin}/tap"
     while True:
         try:
-            async with session.get(url, params={**flt.to_query(), "format": "compact"},
+            async with session.get(url, params={**flt.to_query(), "format": "compact"}, read_bufsize=TAP_LINE_MAX // 2,
                                    timeout=aiohttp.ClientTimeout(total=None, sock_connect=2.0)) as resp:
                 if resp.status == 200:
                     parse = CompactLines()

@@ -73,7 +73,7 @@ class Exchange(Protocol):
 class ExpressExchange(Exchange, Protocol):
     """An exchange begun by `begin_express` (see proxy/http1/express.py)."""
 
-    def response_whole(self, status: int, data: bytes | memoryview) -> None:
+    def response_whole(self, status: int, body_bytes: int, data: bytes | memoryview) -> None:
         """The whole response, in one read (`data`: only valid during the call)."""
 
     def general(self) -> Exchange:
@@ -154,12 +154,12 @@ class UpstreamConnection(asyncio.BaseProtocol):
         express = self._express
         if express is not None:
             self._express = None
-            status = whole_response(data)
+            status, body_bytes = whole_response(data)
             if status:
                 # all of it in this read: the parser, at a message boundary, never sees it
                 self._deadline = _NEVER
                 self._answered = self.response_done = self._keep_alive = True
-                express.response_whole(status, data)
+                express.response_whole(status, body_bytes, data)
                 return
             self._exchange = express.general()  # which the parser reports to from here on
         try:

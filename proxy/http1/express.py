@@ -14,43 +14,55 @@ from __future__ import annotations
 
 import re
 
-_TOKEN = rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
-_VALUE = rb"[\t\x20-\x7e\x80-\xff]*"
+# Header lines end at CRLF and their parts cannot run into each other, so every repetition
+# is possessive (never given back: sre keeps no backtracking state for it), and the names a
+# line must not have are written as a prefix tree (one branch tried per first letter):
+# the same language as the plain alternation, about a third cheaper to match.
+_TOKEN = rb"[!#$%&'*+.^_`|~0-9A-Za-z-]++"
+_VALUE = rb"[\t\x20-\x7e\x80-\xff]*+"
 
 
 def _header_line_except(names: bytes) -> bytes:
     """A header line whose name is none of `names` (a regex alternation)."""
-    return rb"(?!(?i:" + names + rb"):)" + _TOKEN + rb":[ \t]*" + _VALUE + rb"\r\n"
+    return rb"(?!(?i:" + names + rb"):)" + _TOKEN + rb":[ \t]*+" + _VALUE + rb"\r\n"
 
 
 def _header_lines_except(names: bytes) -> bytes:
-    return rb"(?:" + _header_line_except(names) + rb")*"
+    return rb"(?:" + _header_line_except(names) + rb")*+"
 
 
-_HOP_BY_HOP = rb"connection|keep-alive|proxy-[a-z0-9-]*|te|trailer|transfer-encoding|upgrade"
-_KEEP_ALIVE = rb"(?i:connection):[ \t]*(?i:keep-alive)[ \t]*\r\n"  # HTTP/1.1's default, said (python-requests)
+# the hop-by-hop names (connection, keep-alive, proxy-*, te, trailer, transfer-encoding,
+# upgrade) and content-length: what neither a simple GET nor a whole response may carry
+# but as the patterns below allow
+_HOP_BY_HOP_OR_LENGTH = rb"c(?:onnection|ontent-length)|keep-alive|proxy-[a-z0-9-]*|t(?:e|railer|ransfer-encoding)|upgrade"
+# ... and host and expect, for a request's other lines
+_NOT_OTHER_REQUEST_LINE = _HOP_BY_HOP_OR_LENGTH + rb"|expect|host"
+_KEEP_ALIVE = rb"(?i:connection):[ \t]*+(?i:keep-alive)[ \t]*+\r\n"  # HTTP/1.1's default, said (python-requests)
 
 
-def _request_lines(keep_alive_group: bytes) -> bytes:
-    """A simple GET's other header lines; `Connection: keep-alive` ones in the named group."""
-    other = _header_line_except(_HOP_BY_HOP + rb"|host|content-length|expect")
-    return rb"(?:(?P<" + keep_alive_group + rb">" + _KEEP_ALIVE + rb")|" + other + rb")*"
+def _request_lines(after: bytes) -> bytes:
+    """A simple GET's other header lines (before or `after` the Host line);
+    `Connection: keep-alive` ones in the named group keep_alive...`after`."""
+    other = _header_line_except(_NOT_OTHER_REQUEST_LINE)
+    # (not possessive: CPython 3.11's sre mis-spans a group inside a possessive repetition)
+    return rb"(?:(?P<keep_alive" + after + rb">" + _KEEP_ALIVE + rb")|" + other + rb")*"
 
 
 SIMPLE_GET = re.compile(
-    rb"GET (?P<target>/[!-~]*) HTTP/1\.1\r\n" + _request_lines(b"keep_alive")
-    + rb"(?i:host):[ \t]*(?P<host>[!-~]+)[ \t]*\r\n" + _request_lines(b"keep_alive_after") + rb"\r\n\Z")
+    rb"GET (?P<target>/[!-~]*+) HTTP/1\.1\r\n" + _request_lines(b"")
+    + rb"(?i:host):[ \t]*+(?P<host>[!-~]++)[ \t]*+\r\n" + _request_lines(b"_after") + rb"\r\n\Z")
 _KEEP_ALIVE_LINE = re.compile(rb"\r\n(?i:connection):[ \t]*(?i:keep-alive)[ \t]*(?=\r\n)")
 
-_OTHER_RESPONSE_HEADERS = _header_lines_except(_HOP_BY_HOP + rb"|content-length")
-# group 1: the status; group 2: the Content-Length
+_OTHER_RESPONSE_HEADERS = _header_lines_except(_HOP_BY_HOP_OR_LENGTH)
+# group 1: the status (not 204 nor 304: they have no body); group 2: the Content-Length
 _RESPONSE_HEAD = re.compile(
-    rb"HTTP/1\.1 ([2-5][0-9][0-9]) " + _VALUE + rb"\r\n" + _OTHER_RESPONSE_HEADERS
-    + rb"(?i:content-length):[ \t]*([0-9]{1,15})[ \t]*\r\n" + _OTHER_RESPONSE_HEADERS + rb"\r\n")
+    rb"HTTP/1\.1 (?![23]04)([2-5][0-9][0-9]) " + _VALUE + rb"\r\n" + _OTHER_RESPONSE_HEADERS
+    + rb"(?i:content-length):[ \t]*+([0-9]{1,15}+)[ \t]*+\r\n" + _OTHER_RESPONSE_HEADERS + rb"\r\n")
 
 # the headers one mesh hop adds for the next (proxy/http1/relay.py): a request that
 # carries any goes the general path, which knows which to believe and drops them
 MESH_HEADER = re.compile(rb"\n(?i:x-meshtui-)")
+_NO_KEEP_ALIVE = (None, None)
 
 
 def simple_get(data: bytes | memoryview, max_bytes: int, max_headers: int) -> re.Match[bytes] | None:
@@ -68,18 +80,23 @@ def forwardable(data: bytes | memoryview, m: re.Match[bytes]) -> bytes:
     """The simple GET `data` (`m` its match) as a proxy passes it on: without its
     `Connection: keep-alive` lines, which are hop-by-hop."""
     head = bytes(data)
-    if m["keep_alive"] is None and m["keep_alive_after"] is None:
+    if m.group("keep_alive", "keep_alive_after") == _NO_KEEP_ALIVE:
         return head
     return _KEEP_ALIVE_LINE.sub(b"", head)
 
 
-def whole_response(data: bytes | memoryview) -> int:
-    """The status of the whole response `data` is, or 0 when it is not one."""
+_NOT_WHOLE = (0, 0)
+
+
+def whole_response(data: bytes | memoryview) -> tuple[int, int]:
+    """The status and the body's length of the whole response `data` is, or (0, 0) when
+    it is not one."""
     m = _RESPONSE_HEAD.match(data)
-    if m is None or m.end() + int(m.group(2)) != len(data):
-        return 0
-    status = int(m.group(1))
-    return 0 if status == 204 or status == 304 else status
+    if m is None:
+        return _NOT_WHOLE
+    status, length = m.groups()
+    body_bytes = int(length)
+    return (int(status), body_bytes) if m.end() + body_bytes == len(data) else _NOT_WHOLE
 
 
 def closing(response: bytes) -> bytes:

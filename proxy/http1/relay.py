@@ -5,10 +5,20 @@ Shared by the outbound proxy and the gateway: they decide the destination
 request once on another endpoint when the first never answered, answers
 502/503/504 with a text body saying why, and accounts for the attempt
 (endpoint health), the request (metrics) and, when somebody listens, tap.
+
+Tap on the express lane is deferred: nobody is told that an express request
+began until its answer comes (then its three events go out at once,
+`TapHub.whole`) or until it has waited TAP_DEFER_S (then its request_init goes
+out, with the time it began, and its later events follow as on the general
+path). Most requests are answered well within the tap stream's flush interval,
+so their subscribers see the same events at the same moment, for a third of the
+work.
 """
 from __future__ import annotations
 
+import asyncio
 import itertools
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from time import perf_counter
@@ -37,6 +47,12 @@ CLIENT_SA_HEADER = b"x-meshtui-service-account"  # a client's claim to the outbo
 _NOT_FORWARDED = not_forwarded(b"", frozenset((SRC_CLUSTER_HEADER, SRC_SA_HEADER, CLIENT_SA_HEADER)))
 _NOTHING_TRIED: frozenset[str] = frozenset()
 _TAP_ROUTES_MAX = 64  # per destination: its endpoints, with and without TLS
+# an express request unanswered for this long has its request_init published (with the time
+# it began) at the relay's next tick, TAP_DEFER_S apart; one answered sooner, its three
+# events at once. The admin's tap
+# stream flushes every 10 ms (proxy/admin.py TAP_FLUSH_S).
+TAP_DEFER_S = 0.01
+_TAP_DEFERRED = object()  # an _ExpressCall's _tap while its tap is deferred
 
 
 @dataclass(slots=True)
@@ -70,6 +86,14 @@ class Relay:
         self._ids = itertools.count(1)
         self._id_prefix = f"{cluster}:{direction}:"  # tap event ids
         self._series: dict[tuple[str, str, str, str, bool], Series] = {}
+        # the express calls begun while somebody taps, oldest first, since the timer that
+        # opens the late ones last came (those whose tap is no longer deferred are skipped)
+        self._deferred: list[_ExpressCall] = []
+        self._deferred_timer: asyncio.TimerHandle | None = None
+        # time.time() - perf_counter(), as of the timer's last round: a deferred call's wall
+        # clock time is its perf_counter() time plus this (the clocks drift apart by
+        # microseconds at most between two rounds)
+        self._wall_offset = 0.0
 
     def relay(self, req: Request, resp: Response, dest: Destination, target: bytes) -> None:
         """Answer `req` through callbacks (a handler returning None, see server.py).
@@ -80,11 +104,11 @@ class Relay:
         call.next_attempt()
 
     def express(self, proto: HttpServerProtocol, dest: Destination, head: bytes, forwarded: bytes,
-                target: bytes) -> bool:
+                client_target: bytes, target: bytes) -> bool:
         """Take a simple GET off the express lane (see proxy/http1/express.py), or leave it to
-        the general path (False, nothing done). `head`: as the client sent it; `forwarded`:
-        the same without the headers this hop consumed; `target`: for the endpoint (gateway
-        endpoints get their path prefix in front). Its endpoint chosen, the request is the
+        the general path (False, nothing done). `head`: as the client sent it, `client_target`
+        its request target; `forwarded`: the same without the headers this hop consumed;
+        `target`: for the endpoint (gateway endpoints get their path prefix in front). Its endpoint chosen, the request is the
         relay's: on a pooled connection it goes as it came, else the general path sends it."""
         ep = dest.choose(_NOTHING_TRIED)
         if isinstance(ep, str):
@@ -97,13 +121,17 @@ class Relay:
             sent = ep.path_prefix.encode() + target
             if not tls:
                 extra = self._plain_hop
-        client_target = head[4:head.index(b" ", 4)]
         if sent != client_target:
             forwarded = b"GET " + sent + forwarded[4 + len(client_target):]
         if extra:
             forwarded = forwarded[:-2] + extra + b"\r\n"
-        call = _ExpressCall(self, proto, dest, head, target, ep, key, tls, forwarded,
-                            self._tap_open(b"GET", client_target, dest, ep, tls) if self.tap.active else None)
+        call = _ExpressCall(self, proto, dest, head, client_target, target, ep, key, tls, forwarded)
+        if self.tap.active:
+            call._tap = _TAP_DEFERRED
+            self._deferred.append(call)
+            if self._deferred_timer is None:
+                self._wall_offset = time.time() - perf_counter()
+                self._deferred_timer = asyncio.get_running_loop().call_later(TAP_DEFER_S, self._open_deferred)
         proto.express_started(call)
         call._state = self.health.start(ep)
         conn = self.pools.idle(key)
@@ -126,8 +154,11 @@ class Relay:
     # -- tap -------------------------------------------------------------------------
 
     def _tap_open(self, method: bytes, target: bytes, dest: Destination, ep: Endpoint | None,
-                  tls: bool) -> TapExchange | None:
-        """Publish the request_init event of an attempt."""
+                  tls: bool, ts: float | None = None) -> TapExchange | None:
+        """Publish the request_init event of an attempt (begun at `ts`, now by default)."""
+        return self.tap.open(self._tap_route(dest, ep, tls), next(self._ids), method, target, ts)
+
+    def _tap_route(self, dest: Destination, ep: Endpoint | None, tls: bool) -> TapRoute:
         key = (id(ep), tls)
         found = dest.tap_routes.get(key)
         if found is not None and found[0] is ep:
@@ -141,7 +172,26 @@ class Relay:
                 ep.address if ep is not None else "", "", "https" if self.inbound_tls else "http", dest.authority,
                 "", tls=tls or self.inbound_tls))
             dest.tap_routes[key] = (ep, route)
-        return self.tap.open(route, next(self._ids), method, target)
+        return route
+
+    def _open_deferred(self) -> None:
+        """The timer's, every TAP_DEFER_S while some express call's tap is deferred: publish
+        the request_init of each that has waited TAP_DEFER_S (so within twice that of its
+        beginning). (A fixed period: re-armed for the oldest call's due time, a timer would
+        come again and again within a millisecond, which uvloop rounds down to nothing.)"""
+        self._deferred_timer = None
+        now = perf_counter()
+        self._wall_offset = time.time() - now
+        waiting = []
+        for call in self._deferred:
+            if call._tap is _TAP_DEFERRED:
+                if now - call._started >= TAP_DEFER_S:
+                    call.open_tap()
+                else:
+                    waiting.append(call)
+        self._deferred = waiting
+        if waiting:
+            self._deferred_timer = asyncio.get_running_loop().call_later(TAP_DEFER_S, self._open_deferred)
 
 
 class _Call(Forward):
@@ -254,21 +304,22 @@ class _ExpressCall:
     to a _Call (the general path) with the attempt under way: when no pooled connection
     was idle, when the answer is not whole in one read, when the attempt failed."""
 
-    __slots__ = ("_relay", "_proto", "_dest", "_head", "_target", "_ep", "_key", "_tls", "_sent", "_tap",
-                 "_started", "_t0", "_conn", "_state")
+    __slots__ = ("_relay", "_proto", "_dest", "_head", "_client_target", "_target", "_ep", "_key", "_tls", "_sent",
+                 "_tap", "_started", "_t0", "_conn", "_state")
 
-    def __init__(self, relay: Relay, proto: HttpServerProtocol, dest: Destination, head: bytes, target: bytes,
-                 ep: Endpoint, key: PoolKey, tls: bool, sent: bytes, tap: TapExchange | None) -> None:
+    def __init__(self, relay: Relay, proto: HttpServerProtocol, dest: Destination, head: bytes,
+                 client_target: bytes, target: bytes, ep: Endpoint, key: PoolKey, tls: bool, sent: bytes) -> None:
         self._relay = relay
         self._proto = proto
         self._dest = dest
         self._head = head
+        self._client_target = client_target
         self._target = target
         self._ep = ep
         self._key = key
         self._tls = tls
         self._sent = sent
-        self._tap = tap
+        self._tap: TapExchange | object | None = None  # _TAP_DEFERRED while the relay defers it
         self._started = self._t0 = perf_counter()
         self._conn: UpstreamConnection | None = None
         self._state: EndpointState | None = None  # the endpoint's health, once the attempt began
@@ -277,15 +328,23 @@ class _ExpressCall:
         self._conn = conn
         conn.begin_express(self._sent, self, timeout_s=self._dest.timeout_s)
 
+    def open_tap(self) -> None:
+        """Publish its request_init, with the time it began (its tap was deferred)."""
+        relay = self._relay
+        self._tap = relay._tap_open(b"GET", self._client_target, self._dest, self._ep, self._tls,
+                                    relay._wall_offset + self._started)
+
     def general(self) -> _Call:
         """The general path's _Call, with this attempt (sent on `_conn`, if any) under way."""
+        if self._tap is _TAP_DEFERRED:
+            self.open_tap()
         proto = self._proto
         req = proto.express_request(self._head)
         resp = proto.express_general(req)
         call = _Call(self._relay, req, resp, self._dest, self._target)
         call._started = self._started
         call._tls = self._tls
-        call._tap = self._tap
+        call._tap = self._tap  # type: ignore[assignment]
         resp.on_cancel = call.cancel
         if self._conn is not None:
             call.adopt(self._conn, self._ep, self._key, self._sent, self._t0)
@@ -293,7 +352,7 @@ class _ExpressCall:
 
     # -- the upstream connection's events (ExpressExchange) -----------------------------
 
-    def response_whole(self, status: int, data: bytes | memoryview) -> None:
+    def response_whole(self, status: int, body_bytes: int, data: bytes | memoryview) -> None:
         now = perf_counter()
         relay = self._relay
         conn = self._conn
@@ -313,7 +372,13 @@ class _ExpressCall:
         tap = self._tap
         if tap is not None:
             ms = (now - self._started) * 1000.0
-            tap.head_and_end(status, ms, ttfb_ms, ms, len(response) - response.index(b"\r\n\r\n") - 4)
+            if tap is _TAP_DEFERRED:  # nobody was told it began: all its events at once
+                self._tap = None
+                relay.tap.whole(relay._tap_route(self._dest, ep, self._tls), next(relay._ids), "GET",
+                                self._client_target, relay._wall_offset + self._started, status, ms, ttfb_ms,
+                                body_bytes)
+            else:
+                tap.head_and_end(status, ms, ttfb_ms, ms, body_bytes)  # type: ignore[union-attr]
         proto.express_done()
 
     def upstream_failed(self, exc: UpstreamError) -> None:
@@ -334,4 +399,5 @@ class _ExpressCall:
         if conn is not None:
             conn.finish()
             conn.abort()
+        self._tap = None  # (a deferred one: nobody is told of it)
         self._relay.health.success(self._ep, (perf_counter() - self._started) * 1000.0)

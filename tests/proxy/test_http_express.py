@@ -6,14 +6,21 @@ too: balancing, retries, 504s, tap and the plain-mode headers are tested there.)
 from __future__ import annotations
 
 import asyncio
+import itertools
+import time
+from collections import deque
 
 import httptools
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from controller.federation.tapfanin import CompactLines
+from proxy.events import TapFilter
 from proxy.http1.express import closing, forwardable, simple_get, whole_response
+from proxy.http1.relay import TAP_DEFER_S
 from proxy.http1.server import Request, Response
+from proxy.tap import CompactEncoder
 from tests.proxy.http_support import (
     config, data_plane, endpoint, read_response, route, text_handler, upstreams,
 )
@@ -91,8 +98,9 @@ def test_the_head_limits_apply():
     (b"HTTP/1.0 200 OK\r\ncontent-length: 0\r\n\r\n", 0),
 ])
 def test_a_whole_response_is_one_with_exactly_its_body(response, status):
-    assert whole_response(response) == status
-    assert whole_response(memoryview(response)) == status
+    body = len(response) - response.index(b"\r\n\r\n") - 4 if status else 0
+    assert whole_response(response) == (status, body)
+    assert whole_response(memoryview(response)) == (status, body)
 
 
 def test_closing_adds_connection_close_to_the_head():
@@ -158,13 +166,13 @@ def test_what_the_express_lane_takes_httptools_reads_as_the_same_simple_get(meth
 def test_what_the_express_lane_calls_whole_httptools_reads_as_one_whole_response(status_line, lines, body):
     response = b"HTTP/1.1 " + status_line + b"\r\n" + b"".join(n + s + v + b"\r\n" for n, s, v in lines) \
         + b"\r\n" + body
-    status = whole_response(response)
+    status, body_bytes = whole_response(response)
     if not status:
         return
     parsed = _Parsed()
     parser = httptools.HttpResponseParser(parsed)
     parser.feed_data(response)
-    assert parsed.complete and parser.get_status_code() == status
+    assert parsed.complete and parser.get_status_code() == status and body_bytes == len(parsed.body)
     assert len(response) - len(parsed.body) == response.index(b"\r\n\r\n") + 4  # the body ends the bytes
 
 
@@ -315,3 +323,141 @@ async def test_gateway_express_takes_the_caller_from_the_plain_hop_and_drops_tho
             writer.close()
     assert up.targets == [b"/x"]
     assert [n.lower() for n, _ in up.headers[0]] == [b"host", b"x-keep"]
+
+
+# -- tap on the express lane: deferred until the answer, or until TAP_DEFER_S ----------------------
+
+
+async def tapped_plane_and_client(answer):
+    """An outbound proxy in front of `raw_upstream(answer)`, a tap subscription, and a client
+    connection whose first GET has opened the pooled upstream connection (so the next takes
+    the express lane all the way); that first GET's events are read and dropped."""
+    server = await raw_upstream(answer)
+    plane_cm = data_plane("c1", one_route(server.sockets[0].getsockname()[1]))
+    plane = await plane_cm.__aenter__()
+    sub = plane.tap.subscribe(TapFilter())
+    reader, writer = await asyncio.open_connection(*plane.servers["outbound"].address)
+    writer.write(GET)
+    await read_response(reader)
+    assert [e.kind for e in await events_of(sub, 3)] == ["request_init", "response_init", "response_end"]
+    return server, plane_cm, plane, sub, reader, writer
+
+
+async def events_of(sub, n: int) -> list:
+    return [await asyncio.wait_for(sub.__anext__(), 5) for _ in range(n)]
+
+
+async def test_a_tapped_express_request_answered_at_once_is_published_whole_when_answered():
+    async def at_once(writer: asyncio.StreamWriter) -> None:
+        writer.write(OK)
+
+    server, plane_cm, plane, sub, reader, writer = await tapped_plane_and_client(at_once)
+    try:
+        relay = plane.servers["outbound"].express.__self__.relay  # (the OutboundProxy's)
+        sent = time.time()
+        writer.write(GET)
+        assert sub.take() == deque()  # nobody is told it began before its answer came
+        assert (await read_response(reader))[::2] == (200, b"ok\n")
+        received = time.time()
+        items = sub.take()
+        assert [type(item) for item in items] == [list]  # its three events as one row (TapHub.whole)
+        parse = CompactLines()  # read as the controller reads the stream
+        init, head, end = [e for line in CompactEncoder()(items).splitlines() for e in parse(line)]
+        assert (init.kind, head.kind, end.kind) == ("request_init", "response_init", "response_end")
+        assert init.id == head.id == end.id and (init.method, init.path) == ("GET", "/p?q=1")
+        assert (head.status, end.status, end.bytes) == (200, 200, 3)
+        assert end.duration_ms == head.latency_ms >= end.latency_ms > 0
+        assert sent - 0.001 <= init.ts <= head.ts == end.ts <= received + 0.001
+        await asyncio.sleep(TAP_DEFER_S * 3)  # the timer comes, finds it answered, and stops
+        assert relay._deferred == [] and relay._deferred_timer is None and sub.take() == deque()
+    finally:
+        writer.close()
+        await plane_cm.__aexit__(None, None, None)
+        server.close()
+
+
+async def test_a_tapped_express_request_that_waits_is_told_of_before_its_answer():
+    async def late(writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(0.4)
+        writer.write(OK)
+
+    server, plane_cm, plane, sub, reader, writer = await tapped_plane_and_client(late)
+    try:
+        sent = time.time()
+        writer.write(GET)
+        (init,) = await events_of(sub, 1)
+        told = time.time()
+        assert init.kind == "request_init" and told - sent < 0.3  # long before the answer
+        assert abs(init.ts - sent) < 0.05 and told - init.ts >= TAP_DEFER_S * 0.9  # when it began, told later
+        assert (await read_response(reader))[::2] == (200, b"ok\n")
+        head, end = await events_of(sub, 2)
+        assert (head.kind, end.kind, head.id, end.id) == ("response_init", "response_end", init.id, init.id)
+        assert head.latency_ms >= 390 and end.bytes == 3
+    finally:
+        writer.close()
+        await plane_cm.__aexit__(None, None, None)
+        server.close()
+
+
+# -- the patterns against a line-by-line reading, over every combination of a set of lines -------
+
+_HOP_NAMES = {b"connection", b"keep-alive", b"te", b"trailer", b"transfer-encoding", b"upgrade"}
+_REQUEST_LINES = [b"Connection: keep-alive", b"X-Meshtui-Src-Cluster: c2", b"x-meshtui-src-sa: s", b"Accept: */*",
+                  b"TE: x", b"Connection: close", b"X: 1", b"Content-Length: 0", b"Expect: 100-continue",
+                  b"Proxy-Authorization: x", b"content-type: a", b"Keep-Alive: 5", b"Upgrade: h2c", b"Host: b"]
+_RESPONSE_LINES = [b"content-type: text/plain", b"Connection: close", b"Content-Length: 3", b"content-length: 3",
+                   b"Transfer-Encoding: chunked", b"X: y", b"TE: a", b"Keep-Alive: 1", b"Proxy-Foo: 1"]
+
+
+def _fields(lines: list[bytes]) -> list[tuple[bytes, bytes]]:
+    return [(name.lower(), value.strip()) for name, _, value in (line.partition(b":") for line in lines)]
+
+
+def _reference_simple_get(lines: list[bytes]) -> bool | None:
+    """Whether a GET /x with these header lines is forwarded changed (it says Connection:
+    keep-alive), if the express lane may take it."""
+    fields = _fields(lines)
+    for name, value in fields:
+        if (name in _HOP_NAMES or name.startswith(b"proxy-") or name in (b"content-length", b"expect")) \
+                and (name, value.lower()) != (b"connection", b"keep-alive"):
+            return None
+    if [name for name, _ in fields].count(b"host") != 1:
+        return None
+    return (b"connection", b"keep-alive") in [(n, v.lower()) for n, v in fields]
+
+
+def _lines_around_host():
+    """Every (before, after) Host of up to two lines each, and of three lines before (which
+    a broken repetition needs to show, see express._request_lines) and one after from some."""
+    some = _REQUEST_LINES[:7] + _REQUEST_LINES[-1:]
+    for k, j, lines in ((0, 0, _REQUEST_LINES), (1, 0, _REQUEST_LINES), (2, 0, _REQUEST_LINES), (3, 1, some)):
+        for before in itertools.product(lines, repeat=k):
+            for n in range(j + 1 if k == 3 else 3):
+                yield from ((before, after) for after in itertools.product(lines, repeat=n))
+
+
+def test_the_simple_get_pattern_takes_exactly_what_a_line_by_line_reading_allows():
+    for before, after in _lines_around_host():
+        lines = [*before, b"Host: a", *after]
+        head = b"GET /x HTTP/1.1\r\n" + b"".join(line + b"\r\n" for line in lines) + b"\r\n"
+        m = simple_get(head, 8192, 100)
+        expected = _reference_simple_get(lines)
+        assert (m is None) == (expected is None), head
+        if m is not None:
+            assert (m["target"], m["host"]) == (b"/x", b"a"), head
+            assert (forwardable(head, m) != head) == expected, head
+
+
+def test_the_whole_response_pattern_takes_exactly_what_a_line_by_line_reading_allows():
+    for status in (b"200 OK", b"204 No Content", b"304 Not Modified", b"404 Not Found", b"500 X", b"199 X",
+                   b"600 X", b"201 Created"):
+        for lines in (ls for k in range(4) for ls in itertools.product(_RESPONSE_LINES, repeat=k)):
+            fields = _fields(list(lines))
+            lengths = [value for name, value in fields if name == b"content-length"]
+            clean = not any(name in _HOP_NAMES or name.startswith(b"proxy-") for name, _ in fields)
+            code = int(status[:3])
+            for body in (b"", b"ok\n", b"abcd"):
+                response = b"HTTP/1.1 " + status + b"\r\n" + b"".join(line + b"\r\n" for line in lines) + b"\r\n" + body
+                whole = clean and len(lengths) == 1 and int(lengths[0]) == len(body) and 200 <= code < 600 \
+                    and code not in (204, 304)
+                assert whole_response(response) == ((code, len(body)) if whole else (0, 0)), response

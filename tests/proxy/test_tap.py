@@ -6,7 +6,8 @@ from collections import deque
 import pytest
 
 from proxy.events import TapDropped, TapEvent, TapFilter
-from proxy.tap import WHOLE_REQUEST, CompactEncoder, TapHub, TapRoute, ndjson
+from controller.federation.tapfanin import CompactLines
+from proxy.tap import ANSWERED, WHOLE_REQUEST, CompactEncoder, TapHub, TapRoute, ndjson
 
 
 class Clock:
@@ -423,3 +424,102 @@ async def test_requests_selected_by_different_method_and_path_filters_reach_each
         (n, k) for n in "134" for k in ("request_init", "response_init", "response_end")]
     assert [(e.id[-1], e.kind) for e in await drain(api)] == [
         (n, k) for n in "124" for k in ("response_init", "response_end")]
+
+
+# -- a request answered whole before anybody was told it began (TapHub.whole) ---------------
+
+ANSWER = dict(ts=1000.0, status=200, latency_ms=2.5, ttfb_ms=1.5, nbytes=42)
+
+
+def whole(hub: TapHub, route: TapRoute, n: int, method: bytes = b"GET", target: bytes = b"/get") -> None:
+    hub.whole(route, n, method.decode(), target, *ANSWER.values())
+
+
+def answered_events(n: int, path: str = "/get") -> list[tuple]:
+    """What the three events of `whole(hub, route, n)` say."""
+    request = (f"cluster-1:outbound:{n}", "GET", path)
+    return [(*request, "request_init", 0, 0.0, 0.0, 0, 1000.0), (*request, "response_init", 200, 2.5, 0.0, 0, 1000.0025),
+            (*request, "response_end", 200, 1.5, 2.5, 42, 1000.0025)]
+
+
+def said(e: TapEvent) -> tuple:
+    return e.id, e.method, e.path, e.kind, e.status, e.latency_ms, e.duration_ms, e.bytes, round(e.ts, 7)
+
+
+async def test_an_answered_request_goes_to_the_controllers_stream_as_its_compact_line():
+    hub = TapHub()
+    sub = hub.subscribe(TapFilter())
+    route = tap_route()
+    whole(hub, route, 1)
+    whole(hub, route, 2, target=b"/p?q=\xe9")
+    items = sub.take()
+    assert [type(item) for item in items] == [list, list]  # queued as rows: no exchange, no event object
+    lines = CompactEncoder()(items).splitlines()
+    assert len(lines) == 2  # the route's definition, then both requests in one line
+    assert json.loads(lines[1]) == [[route.number, 1, ANSWERED, 1000.0, "GET", "/get", 200, 2.5, 1.5, 42],
+                                    [route.number, 2, ANSWERED, 1000.0, "GET", "/p?q=\xe9", 200, 2.5, 1.5, 42]]
+    parse = CompactLines()
+    events = [e for line in lines for e in parse(line)]
+    assert [said(e) for e in events] == answered_events(1) + answered_events(2, "/p?q=\xe9")
+    assert {e.dst_service for e in events} == {"httpbin"} and all(e.tls for e in events)
+
+
+@pytest.mark.parametrize("reader", ["async for", "json lines"])
+async def test_an_answered_request_reads_as_the_same_three_events_whatever_the_reader(reader):
+    hub = TapHub()
+    sub = hub.subscribe(TapFilter())
+    whole(hub, tap_route(), 5)
+    if reader == "async for":
+        events = await drain(sub)
+    else:
+        events = [TapEvent(**json.loads(line)) for line in ndjson(sub.take()).splitlines()]
+    assert [said(e) for e in events] == answered_events(5)
+
+
+async def test_an_answered_request_reaches_filtered_and_several_subscribers_as_an_exchange():
+    hub = TapHub()
+    everything, ends, api = (hub.subscribe(TapFilter()), hub.subscribe(TapFilter(kinds=("response_end",))),
+                             hub.subscribe(TapFilter(path_prefix="/api")))
+    route = tap_route()
+    whole(hub, route, 1, target=b"/api/x")
+    whole(hub, route, 2, target=b"/other")
+    assert [said(e) for e in await drain(everything)] == answered_events(1, "/api/x") + answered_events(2, "/other")
+    assert [said(e) for e in await drain(ends)] == [answered_events(n, p)[2] for n, p in ((1, "/api/x"),
+                                                                                          (2, "/other"))]
+    assert [said(e) for e in await drain(api)] == answered_events(1, "/api/x")
+
+
+async def test_an_answered_request_over_the_buffer_is_three_events_lost_and_counted():
+    hub = TapHub()
+    sub = hub.subscribe(TapFilter(), buffer=1)
+    route = tap_route()
+    whole(hub, route, 1)
+    whole(hub, route, 2)
+    assert sub.dropped_total == 3
+    events = await drain(sub)
+    assert [said(e) for e in events[:3]] == answered_events(1)
+    assert events[3:] == [TapDropped(3)]
+
+
+async def test_nobody_hears_an_answered_request_when_no_filter_selects_it():
+    hub = TapHub()
+    sub = hub.subscribe(TapFilter(service="other"))
+    whole(hub, tap_route(), 1)
+    assert not sub.take() and sub.dropped_total == 0
+
+
+async def test_answered_requests_share_lines_in_order_among_the_other_items():
+    hub = TapHub()
+    sub = hub.subscribe(TapFilter())
+    route = tap_route()
+    for n in range(1, 601):
+        whole(hub, route, n)
+        if n == 300:
+            exchange(hub, route, 1000)  # an exchange between them: its own line, in its place
+    encoded = CompactEncoder()(sub.take()).splitlines()
+    lines = [json.loads(line) for line in encoded]
+    assert [len(line) if isinstance(line[0], list) else line[:3] for line in lines[1:]] == [
+        256, 44, [route.number, 1000, WHOLE_REQUEST], 256, 44]
+    parse = CompactLines()
+    numbers = [int(e.id.rpartition(":")[2]) for line in encoded for e in parse(line) if e.kind == "response_end"]
+    assert numbers == [*range(1, 301), 1000, *range(301, 601)]
