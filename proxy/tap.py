@@ -61,7 +61,7 @@ _QUEUED = 1
 _ALWAYS_ADMIT = -1
 
 # an item of a subscription's queue: an exchange (for its first subscription), the exchange
-# and its seat's shift (for another), a whole request's row (TapHub.whole), an event
+# and its seat's shift (for another), an answered request's row (TapHub.whole), an event
 # published whole, a gap
 TapItem = Union[TapEvent, TapDropped, "TapExchange", tuple, list]
 _NEWLINE = orjson.OPT_APPEND_NEWLINE

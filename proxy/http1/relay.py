@@ -11,8 +11,8 @@ began until its answer comes (then its three events go out at once,
 `TapHub.whole`) or until it has waited TAP_DEFER_S (then its request_init goes
 out, with the time it began, and its later events follow as on the general
 path). Most requests are answered well within the tap stream's flush interval,
-so their subscribers see the same events at the same moment, for a third of the
-work.
+so their subscribers see the same events at the same moment, for less than half
+the work.
 """
 from __future__ import annotations
 
@@ -49,8 +49,7 @@ _NOTHING_TRIED: frozenset[str] = frozenset()
 _TAP_ROUTES_MAX = 64  # per destination: its endpoints, with and without TLS
 # an express request unanswered for this long has its request_init published (with the time
 # it began) at the relay's next tick, TAP_DEFER_S apart; one answered sooner, its three
-# events at once. The admin's tap
-# stream flushes every 10 ms (proxy/admin.py TAP_FLUSH_S).
+# events at once. (The admin's tap stream flushes every 10 ms: proxy/admin.py TAP_FLUSH_S.)
 TAP_DEFER_S = 0.01
 _TAP_DEFERRED = object()  # an _ExpressCall's _tap while its tap is deferred
 
@@ -108,8 +107,9 @@ class Relay:
         """Take a simple GET off the express lane (see proxy/http1/express.py), or leave it to
         the general path (False, nothing done). `head`: as the client sent it, `client_target`
         its request target; `forwarded`: the same without the headers this hop consumed;
-        `target`: for the endpoint (gateway endpoints get their path prefix in front). Its endpoint chosen, the request is the
-        relay's: on a pooled connection it goes as it came, else the general path sends it."""
+        `target`: for the endpoint (gateway endpoints get their path prefix in front). Its
+        endpoint chosen, the request is the relay's: on a pooled connection it goes as it
+        came, else the general path sends it."""
         ep = dest.choose(_NOTHING_TRIED)
         if isinstance(ep, str):
             return False  # (which the general path answers with 503)
