@@ -97,13 +97,9 @@ class CompactLines:
             route, number, kind = data[:3]
             shared = self._routes[route]
             common = {**shared, "id": f"{shared['id']}{number}"}
-            if kind == WHOLE_REQUEST or kind == ANSWERED:
-                if kind == WHOLE_REQUEST:
-                    ts, method, path, *phases = data[3:]
-                    head, end = phases[:3], phases[3:]
-                else:
-                    ts, method, path, *answer = data[3:]
-                    head, end = answered_phases(ts, *answer)
+            if kind == WHOLE_REQUEST or kind == ANSWERED:  # a request's three events
+                ts, method, path, *rest = data[3:]
+                head, end = (rest[:3], rest[3:]) if kind == WHOLE_REQUEST else answered_phases(ts, *rest)
                 head_status, head_latency_ms, head_ts = head
                 status, latency_ms, duration_ms, nbytes, error, grpc_status, end_ts = end
                 request = {**common, "method": method, "path": path}

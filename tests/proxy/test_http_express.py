@@ -6,6 +6,7 @@ too: balancing, retries, 504s, tap and the plain-mode headers are tested there.)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import time
 from collections import deque
@@ -18,9 +19,12 @@ from hypothesis import strategies as st
 from controller.federation.tapfanin import CompactLines
 from proxy.events import TapFilter
 from proxy.http1.express import closing, forwardable, simple_get, whole_response
-from proxy.http1.relay import TAP_DEFER_S
+from proxy.http1.pool import Pools
+from proxy.http1.relay import _TAP_DEFERRED, TAP_DEFER_S, Relay
 from proxy.http1.server import Request, Response
-from proxy.tap import CompactEncoder
+from proxy.metrics import Metrics
+from proxy.routing.health import EndpointHealth
+from proxy.tap import CompactEncoder, TapHub
 from tests.proxy.http_support import (
     config, data_plane, endpoint, read_response, route, text_handler, upstreams,
 )
@@ -328,19 +332,22 @@ async def test_gateway_express_takes_the_caller_from_the_plain_hop_and_drops_tho
 # -- tap on the express lane: deferred until the answer, or until TAP_DEFER_S ----------------------
 
 
+@contextlib.asynccontextmanager
 async def tapped_plane_and_client(answer):
     """An outbound proxy in front of `raw_upstream(answer)`, a tap subscription, and a client
     connection whose first GET has opened the pooled upstream connection (so the next takes
     the express lane all the way); that first GET's events are read and dropped."""
     server = await raw_upstream(answer)
-    plane_cm = data_plane("c1", one_route(server.sockets[0].getsockname()[1]))
-    plane = await plane_cm.__aenter__()
-    sub = plane.tap.subscribe(TapFilter())
-    reader, writer = await asyncio.open_connection(*plane.servers["outbound"].address)
-    writer.write(GET)
-    await read_response(reader)
-    assert [e.kind for e in await events_of(sub, 3)] == ["request_init", "response_init", "response_end"]
-    return server, plane_cm, plane, sub, reader, writer
+    async with server, data_plane("c1", one_route(server.sockets[0].getsockname()[1])) as plane:
+        sub = plane.tap.subscribe(TapFilter())
+        reader, writer = await asyncio.open_connection(*plane.servers["outbound"].address)
+        try:
+            writer.write(GET)
+            await read_response(reader)
+            assert [e.kind for e in await events_of(sub, 3)] == ["request_init", "response_init", "response_end"]
+            yield plane, sub, reader, writer
+        finally:
+            writer.close()
 
 
 async def events_of(sub, n: int) -> list:
@@ -351,8 +358,7 @@ async def test_a_tapped_express_request_answered_at_once_is_published_whole_when
     async def at_once(writer: asyncio.StreamWriter) -> None:
         writer.write(OK)
 
-    server, plane_cm, plane, sub, reader, writer = await tapped_plane_and_client(at_once)
-    try:
+    async with tapped_plane_and_client(at_once) as (plane, sub, reader, writer):
         relay = plane.servers["outbound"].express.__self__.relay  # (the OutboundProxy's)
         sent = time.time()
         writer.write(GET)
@@ -370,10 +376,6 @@ async def test_a_tapped_express_request_answered_at_once_is_published_whole_when
         assert sent - 0.001 <= init.ts <= head.ts == end.ts <= received + 0.001
         await asyncio.sleep(TAP_DEFER_S * 3)  # the timer comes, finds it answered, and stops
         assert relay._deferred == [] and relay._deferred_timer is None and sub.take() == deque()
-    finally:
-        writer.close()
-        await plane_cm.__aexit__(None, None, None)
-        server.close()
 
 
 async def test_a_tapped_express_request_that_waits_is_told_of_before_its_answer():
@@ -381,8 +383,7 @@ async def test_a_tapped_express_request_that_waits_is_told_of_before_its_answer(
         await asyncio.sleep(0.4)
         writer.write(OK)
 
-    server, plane_cm, plane, sub, reader, writer = await tapped_plane_and_client(late)
-    try:
+    async with tapped_plane_and_client(late) as (plane, sub, reader, writer):
         sent = time.time()
         writer.write(GET)
         (init,) = await events_of(sub, 1)
@@ -393,10 +394,37 @@ async def test_a_tapped_express_request_that_waits_is_told_of_before_its_answer(
         head, end = await events_of(sub, 2)
         assert (head.kind, end.kind, head.id, end.id) == ("response_init", "response_end", init.id, init.id)
         assert head.latency_ms >= 390 and end.bytes == 3
-    finally:
-        writer.close()
-        await plane_cm.__aexit__(None, None, None)
-        server.close()
+
+
+
+class _DeferredCall:
+    """What the relay's tap timer reads of an express call whose tap it defers."""
+
+    def __init__(self, waited_s: float) -> None:
+        self._tap = _TAP_DEFERRED
+        self._started = time.perf_counter() - waited_s
+        self.opened = False
+
+    def open_tap(self) -> None:
+        self.opened = True
+        self._tap = None
+
+
+async def test_the_tap_timer_publishes_the_late_calls_and_comes_back_a_whole_period_later():
+    relay = Relay(cluster="c1", direction="outbound", health=EndpointHealth(), metrics=Metrics("c1"), tap=TapHub(),
+                  pools=Pools())
+    late, nearly, young, answered = (_DeferredCall(TAP_DEFER_S * 2), _DeferredCall(TAP_DEFER_S * 0.95),
+                                     _DeferredCall(0.0), _DeferredCall(TAP_DEFER_S * 2))
+    answered._tap = None
+    relay._deferred = [late, answered, nearly, young]
+    relay._open_deferred()
+    assert (late.opened, answered.opened, nearly.opened, young.opened) == (True, False, False, False)
+    assert relay._deferred == [nearly, young]
+    # not at `nearly`'s due time, a fraction of a millisecond away (which uvloop would round to
+    # nothing, coming back again and again): a whole period later
+    loop = asyncio.get_running_loop()
+    assert relay._deferred_timer.when() - loop.time() >= TAP_DEFER_S * 0.9
+    relay._deferred_timer.cancel()
 
 
 # -- the patterns against a line-by-line reading, over every combination of a set of lines -------
@@ -427,13 +455,15 @@ def _reference_simple_get(lines: list[bytes]) -> bool | None:
 
 
 def _lines_around_host():
-    """Every (before, after) Host of up to two lines each, and of three lines before (which
-    a broken repetition needs to show, see express._request_lines) and one after from some."""
+    """Every (before, after) Host of up to two lines each; and, from some of the lines, of
+    three before (which a broken repetition needs to show, see express._request_lines) and
+    up to one after."""
     some = _REQUEST_LINES[:7] + _REQUEST_LINES[-1:]
-    for k, j, lines in ((0, 0, _REQUEST_LINES), (1, 0, _REQUEST_LINES), (2, 0, _REQUEST_LINES), (3, 1, some)):
-        for before in itertools.product(lines, repeat=k):
-            for n in range(j + 1 if k == 3 else 3):
-                yield from ((before, after) for after in itertools.product(lines, repeat=n))
+    for before_n, after_max, lines in ((0, 2, _REQUEST_LINES), (1, 2, _REQUEST_LINES), (2, 2, _REQUEST_LINES),
+                                       (3, 1, some)):
+        for before in itertools.product(lines, repeat=before_n):
+            for after_n in range(after_max + 1):
+                yield from ((before, after) for after in itertools.product(lines, repeat=after_n))
 
 
 def test_the_simple_get_pattern_takes_exactly_what_a_line_by_line_reading_allows():
