@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# the request path's modules, which the install compiles with mypyc (proxy/compiled.py)
+HOT    := $(shell sed -n 's/^    "\(proxy[a-z0-9_.]*\)",$$/\1/p' proxy/compiled.py | tr . / | sed 's/$$/.py/')
 
 .PHONY: demo test bench venv clean tools
 
@@ -10,7 +12,7 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-$(STAMP): $(BIN)/python pyproject.toml
+$(STAMP): $(BIN)/python pyproject.toml setup.py proxy/compiled.py $(HOT)
 	$(BIN)/pip install -q -e '.[test]'
 	touch $(STAMP)
 

@@ -26,6 +26,7 @@ from collections.abc import Callable
 
 import uvloop
 
+import proxy
 from proxy.config import Limits, ListenSettings
 from proxy.events import TapFilter
 from proxy.http1.client import UpstreamConnection
@@ -177,12 +178,13 @@ def main(argv: list[str] | None = None) -> int:
         if shutil.which("valgrind") is None:
             raise SystemExit("benchmarks/express.py --instructions needs valgrind: run `make tools`")
         express, tap = instructions("express"), instructions("tap")
-        print("Instructions per request on the outbound proxy (cachegrind, exact):")
+        print(f"Instructions per request on the outbound proxy (cachegrind, exact; request path: {proxy.FORM}):")
         print(f"  express lane                     {express:7,d}")
         print(f"  express lane + tap subscriber    {tap:7,d}  (+{tap - express:,d}, +{(tap - express) / express:.0%})")
         return 0
     figures = uvloop.run(measure(args.requests, args.repeat))
-    print(f"Python per request on the outbound proxy (no sockets; best of {args.repeat} x {args.requests}):")
+    print(f"Python per request on the outbound proxy (no sockets; best of {args.repeat} x {args.requests}; "
+          f"request path: {proxy.FORM}):")
     for name, us in figures.items():
         print(f"  {name:<32} {us:6.1f} us")
     base = figures["express lane"]

@@ -37,6 +37,7 @@ from pathlib import Path
 
 from controller.identity import IdentityAuthority
 from controller.reconcile.routes import spiffe_gateway_identity
+import proxy
 
 ROOT = Path(__file__).resolve().parents[1]
 MTLS_TARGET = "outbound->gateway mTLS"
@@ -409,6 +410,7 @@ def report(rounds: list[list[Result]], duration: int, connections: int) -> str:
     lines = [
         f"wrk -t1 -c{connections} -d{duration}s, {len(rounds)} round(s) of every target in turn, loopback, "
         f"{os.cpu_count()} cores shared by wrk, app and proxies; medians over the rounds",
+        f"the proxies' request path: {proxy.FORM} ({proxy.FORM_WHY})",
         f"{'target':<22} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'vs nginx':>9} {'RSS MiB':>8} "
         f"{'echo us/req':>11} {'proxy us/req':>12}",
     ]

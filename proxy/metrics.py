@@ -43,8 +43,6 @@ def _num(v: float) -> str:
 
 
 class _Histogram:
-    __slots__ = ("counts", "sum")
-
     def __init__(self) -> None:
         self.counts = [0] * (len(LATENCY_BUCKETS_MS) + 1)  # per bucket, not cumulative; last is +Inf
         self.sum = 0.0
@@ -64,8 +62,6 @@ class _Histogram:
 
 class Series:
     """The HTTP metrics of one (direction, source, destination, tls)."""
-
-    __slots__ = ("labels", "requests", "successes", "failures", "latency")
 
     def __init__(self, labels: str) -> None:
         self.labels = labels
@@ -97,8 +93,6 @@ class Series:
 
 
 class TcpSeries:
-    __slots__ = ("labels", "opened", "closed", "read_bytes", "write_bytes")
-
     def __init__(self, labels: str) -> None:
         self.labels = labels
         self.opened = 0
@@ -117,8 +111,6 @@ class TcpSeries:
 
 
 class _Gateway:
-    __slots__ = ("labels", "alive", "latency")
-
     def __init__(self, labels: str) -> None:
         self.labels = labels
         self.alive = 0

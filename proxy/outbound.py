@@ -13,13 +13,15 @@ with 403.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from typing import Protocol
 
 from proxy.http1.relay import CLIENT_SA_HEADER, Destination, Relay
 from proxy.http1.express import MESH_HEADER
 from proxy.http1.server import HttpServerProtocol, Request, Response
-from proxy.config import ServiceRoute
+from proxy.config import Endpoint, ServiceRoute
 from proxy.routing.table import RouteTable
 from proxy.tls import CALLER_TLS, DEFAULT_ACCOUNT, ProxyIdentities
 
@@ -41,6 +43,11 @@ def split_target(req: Request) -> tuple[bytes, bytes]:
         authority, slash, path = target[7:].partition(b"/")
         return authority, slash + path or b"/"
     return req.host, target
+
+
+def _choose_for(choose: Callable[..., Endpoint | str], route: ServiceRoute, tried: frozenset[str]) -> Endpoint | str:
+    """A Destination's `choose`, bound to its route by `partial` (mypy cannot type the lambda it was)."""
+    return choose(route, exclude=tried)
 
 
 class OutboundProxy:
@@ -112,7 +119,7 @@ class OutboundProxy:
                 found = Destination(
                     namespace=route.namespace,
                     service=route.name,
-                    choose=lambda tried, route=route: choose(route, exclude=tried),
+                    choose=partial(_choose_for, choose, route),
                     timeout_s=route.timeout_ms / 1000.0,
                     authority=name,
                     src_cluster=self.cluster,

@@ -160,7 +160,7 @@ class _Sniffer(asyncio.Protocol):
         self._detect_timer = None
         self._switch(self.server.opaque())  # type: ignore[misc]
 
-    def _switch(self, protocol: asyncio.Protocol) -> None:
+    def _switch(self, protocol: asyncio.BaseProtocol) -> None:
         self.server.connections.discard(self)
         if self._detect_timer is not None:
             self._detect_timer.cancel()
@@ -169,7 +169,7 @@ class _Sniffer(asyncio.Protocol):
         transport.set_protocol(protocol)
         protocol.connection_made(transport)
         if self.buffer:
-            protocol.data_received(self.buffer)
+            protocol.data_received(self.buffer)  # type: ignore[attr-defined]
             self.buffer = b""
 
     def eof_received(self) -> bool:

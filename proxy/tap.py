@@ -63,7 +63,7 @@ _ALWAYS_ADMIT = -1
 # an item of a subscription's queue: an exchange (for its first subscription), the exchange
 # and its seat's shift (for another), an answered request's row (TapHub.whole), an event
 # published whole, a gap
-TapItem = Union[TapEvent, TapDropped, "TapExchange", tuple, list]
+TapItem = Union[TapEvent, TapDropped, "TapExchange", "tuple[TapExchange, int]", list]
 _NEWLINE = orjson.OPT_APPEND_NEWLINE
 _COMMA = ord(",")
 _dumps = orjson.dumps
@@ -89,9 +89,6 @@ class TapRoute:
     """What the tap events of one destination's requests share: `event` holds those
     fields (its id is the prefix of the requests' ids, its method and path are empty)."""
 
-    __slots__ = ("event", "id_json", "json", "number", "definition", "audience", "narrow", "narrowed",
-                 "generation")
-
     def __init__(self, event: TapEvent) -> None:
         self.event = event
         self.id_json = b'"id":' + orjson.dumps(event.id)[:-1]  # '"id":"<prefix>', open for the number
@@ -111,8 +108,6 @@ class TapRoute:
 class TapAudience:
     """The subscriptions an exchange's events may go to, and what each wants, as the
     exchange's `marks` and `need` say it: shared by the exchanges of a route."""
-
-    __slots__ = ("subs", "marks", "need", "only")
 
     def __init__(self, subs: tuple[TapSubscription, ...]) -> None:
         self.subs = subs
@@ -144,7 +139,6 @@ class TapExchange:
     `end`: status, latency_ms, duration_ms, bytes, error, grpc_status, ts of
     response_end), and where each subscription of its audience stands (`marks`)."""
 
-    __slots__ = ("route", "number", "method", "target", "ts", "audience", "marks", "done", "head", "end")
     head: tuple[int, float, float]
     end: tuple[int, float, float, int, str, int | None, float]
 
@@ -220,8 +214,11 @@ class TapExchange:
                         nbytes, e.tls, grpc_status, error, ts)
 
 
-def _seat(item: TapExchange | tuple) -> tuple[TapExchange, int]:
-    return (item, 0) if type(item) is TapExchange else item
+_NO_AUDIENCE = TapAudience(())
+
+
+def _seat(item: TapExchange | tuple[TapExchange, int]) -> tuple[TapExchange, int]:
+    return (item, 0) if isinstance(item, TapExchange) else item
 
 
 def _exchange_of(row: list) -> TapExchange:
@@ -229,10 +226,8 @@ def _exchange_of(row: list) -> TapExchange:
     TapRoute in front until encoded) stands for, queued for the first seat, none of its
     phases had: for the readers that take events (`ndjson`, `async for`)."""
     route, number, _, ts, method, path, status, latency_ms, ttfb_ms, nbytes = row
-    x = TapExchange.__new__(TapExchange)
-    x.route, x.number, x.ts = route, number, ts
-    x.method, x.target = method.encode("latin-1"), path.encode("latin-1")
-    x.audience = route.audience  # (no phase is to come)
+    # (no phase is to come: no audience to reach)
+    x = TapExchange(route, number, method.encode("latin-1"), path.encode("latin-1"), ts, _NO_AUDIENCE)
     x.marks = _QUEUED
     x.done = ALL_PHASES
     x.head, x.end = answered_phases(ts, status, latency_ms, ttfb_ms, nbytes)
@@ -272,12 +267,11 @@ def ndjson(items: Iterable[TapItem]) -> bytearray:
     its output large, then shrinks it)."""
     buf = bytearray()
     for item in items:
-        kind_of = type(item)
-        if kind_of is TapExchange:
+        if isinstance(item, TapExchange):
             x, shift = item, 0
-        elif kind_of is list:
+        elif isinstance(item, list):
             x, shift = _exchange_of(item), 0
-        elif kind_of is tuple:
+        elif isinstance(item, tuple):
             x, shift = item
         else:
             buf += orjson.dumps(item, option=_NEWLINE)
@@ -343,8 +337,7 @@ class CompactEncoder:
         defined = self._defined
         rows: list[list] = []  # answered requests' rows, for one line (their routes defined before it)
         for item in items:
-            kind_of = type(item)
-            if kind_of is list:  # an answered request's row, once its route is a number
+            if isinstance(item, list):  # an answered request's row, once its route is a number
                 route = item[0]
                 r = route.number
                 if r not in defined:
@@ -358,9 +351,9 @@ class CompactEncoder:
             if rows:
                 buf += _dumps(rows, option=_NEWLINE)
                 rows = []
-            if kind_of is TapExchange:
+            if isinstance(item, TapExchange):
                 x, shift = item, 0
-            elif kind_of is tuple:
+            elif isinstance(item, tuple):
                 x, shift = item
             else:
                 buf += orjson.dumps(item, option=_NEWLINE)
@@ -512,13 +505,11 @@ class TapSubscription:
                 self._dropped = 0
                 return lost
             item = items[0]
-            kind_of = type(item)
-            if kind_of is list:  # an answered request's row: read as its exchange
+            if isinstance(item, list):  # an answered request's row: read as its exchange
                 item = items[0] = _exchange_of(item)
-                kind_of = TapExchange
-            if kind_of is not TapExchange and kind_of is not tuple:
+            if isinstance(item, (TapEvent, TapDropped)):
                 items.popleft()
-                if kind_of is not TapDropped:
+                if not isinstance(item, TapDropped):
                     self._held -= 1
                 return item
             x, shift = _seat(item)

@@ -18,7 +18,7 @@ import asyncio
 import socket
 import struct
 from collections.abc import Callable
-from typing import Protocol
+from typing import Protocol, cast
 
 import httptools
 
@@ -70,8 +70,16 @@ class Exchange(Protocol):
         """Why the exchange failed when no response head came in time."""
 
 
-class ExpressExchange(Exchange, Protocol):
-    """An exchange begun by `begin_express` (see proxy/http1/express.py)."""
+class ExpressExchange(Protocol):
+    """An exchange begun by `begin_express` (see proxy/http1/express.py). Of Exchange's
+    calls it takes only those that can come before the answer's first read."""
+
+    def upstream_failed(self, exc: UpstreamError) -> None: ...
+
+    def upstream_paused(self, paused: bool) -> None: ...
+
+    @property
+    def timeout_message(self) -> str: ...
 
     def response_whole(self, status: int, body_bytes: int, data: bytes | memoryview) -> None:
         """The whole response, in one read (`data`: only valid during the call)."""
@@ -258,7 +266,7 @@ class UpstreamConnection(asyncio.BaseProtocol):
         to `exchange.response_whole`; otherwise `exchange.general()` takes over the
         exchange before any of the answer is parsed."""
         self._express = exchange
-        self.begin(head, exchange, head_request=False, body=False, timeout_s=timeout_s)
+        self.begin(head, cast(Exchange, exchange), head_request=False, body=False, timeout_s=timeout_s)
 
     def _check_deadline(self) -> None:
         self._timer = None

@@ -34,9 +34,6 @@ class BodySink(Protocol):
 class BodyStream:
     """Bytes of one message body, fed by parser callbacks, read by one consumer."""
 
-    __slots__ = ("_ctrl", "_chunks", "_size", "_eof", "_error", "_waiter", "_paused", "discarding",
-                 "read_started", "on_first_read", "_sink")
-
     def __init__(self, ctrl: ReadControl) -> None:
         self._ctrl = ctrl
         self._chunks: deque[bytes] = deque()
@@ -182,8 +179,6 @@ class EmptyBody:
     """The body of a request that has none: complete, nothing to read. Stateless, so one
     instance (`NO_BODY`) serves every such request without a `BodyStream` each."""
 
-    __slots__ = ()
-
     complete = True
     read_started = False
     discarding = False
@@ -216,8 +211,6 @@ NO_BODY = EmptyBody()
 
 class WriteFlow:
     """Tracks pause_writing/resume_writing of one transport."""
-
-    __slots__ = ("paused", "_waiter", "_lost", "on_resume")
 
     def __init__(self) -> None:
         self.paused = False

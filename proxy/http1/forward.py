@@ -49,9 +49,8 @@ class Forward:
     elsewhere), `connect_failed`, `timed_out`.
     """
 
-    __slots__ = ("_pools", "_req", "_resp", "_held", "_timeout_s", "ep", "_key", "_head", "_conn", "_task", "_t0",
-                 "_fresh", "_piping", "_reading_paused", "done", "status", "ttfb_ms", "bytes", "error",
-                 "retryable", "connect_failed", "timed_out")
+    _conn: UpstreamConnection | None
+    _task: asyncio.Task[None] | None
 
     def __init__(self, pools: Pools, req: Request, resp: Response, held: bytes | None, timeout_s: float) -> None:
         """`held`: the whole request body if it had all arrived (b"" for none), else None
@@ -83,8 +82,8 @@ class Forward:
         self.ep = ep
         self._key = key
         self._head = head
-        self._conn: UpstreamConnection | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._conn = None
+        self._task = None
         self._t0 = 0.0
         self._fresh = False  # on a new connection after an idle one proved stale
         self._piping = False

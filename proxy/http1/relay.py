@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from time import perf_counter
+from typing import Protocol, cast
 
 from proxy.config import Endpoint
 from proxy.events import TapEvent
@@ -52,6 +53,15 @@ _TAP_ROUTES_MAX = 64  # per destination: its endpoints, with and without TLS
 # events at once. (The admin's tap stream flushes every 10 ms: proxy/admin.py TAP_FLUSH_S.)
 TAP_DEFER_S = 0.01
 _TAP_DEFERRED = object()  # an _ExpressCall's _tap while its tap is deferred
+
+
+class _DeferredTap(Protocol):
+    """What the tap timer reads of an express call whose tap it defers."""
+
+    _tap: object
+    _started: float
+
+    def open_tap(self) -> None: ...
 
 
 @dataclass(slots=True)
@@ -87,7 +97,7 @@ class Relay:
         self._series: dict[tuple[str, str, str, str, bool], Series] = {}
         # the express calls begun while somebody taps, oldest first, since the timer that
         # opens the late ones last came (those whose tap is no longer deferred are skipped)
-        self._deferred: list[_ExpressCall] = []
+        self._deferred: list[_DeferredTap] = []
         self._deferred_timer: asyncio.TimerHandle | None = None
         # time.time() - perf_counter(), as of the timer's last round: a deferred call's wall
         # clock time is its perf_counter() time plus this (the clocks drift apart by
@@ -198,8 +208,6 @@ class _Call(Forward):
     """One client request through the relay: its attempts (at most two), the answer
     when no endpoint gave one, and the accounting of each."""
 
-    __slots__ = ("_relay", "_dest", "_target", "_started", "_tried", "_first", "_tls", "_tap")
-
     def __init__(self, relay: Relay, req: Request, resp: Response, dest: Destination, target: bytes) -> None:
         # a body that came whole with the head is kept, so that a retry can send it again
         Forward.__init__(self, relay.pools, req, resp, req.body.take_complete() if req.has_body else b"",
@@ -304,9 +312,6 @@ class _ExpressCall:
     to a _Call (the general path) with the attempt under way: when no pooled connection
     was idle, when the answer is not whole in one read, when the attempt failed."""
 
-    __slots__ = ("_relay", "_proto", "_dest", "_head", "_client_target", "_target", "_ep", "_key", "_tls", "_sent",
-                 "_tap", "_started", "_t0", "_conn", "_state")
-
     def __init__(self, relay: Relay, proto: HttpServerProtocol, dest: Destination, head: bytes,
                  client_target: bytes, target: bytes, ep: Endpoint, key: PoolKey, tls: bool, sent: bytes) -> None:
         self._relay = relay
@@ -378,7 +383,7 @@ class _ExpressCall:
                                 self._client_target, relay._wall_offset + self._started, status, ms, ttfb_ms,
                                 body_bytes)
             else:
-                tap.head_and_end(status, ms, ttfb_ms, ms, body_bytes)  # type: ignore[union-attr]
+                cast(TapExchange, tap).head_and_end(status, ms, ttfb_ms, ms, body_bytes)
         proto.express_done()
 
     def upstream_failed(self, exc: UpstreamError) -> None:

@@ -21,12 +21,13 @@ import ssl
 from collections import deque
 from collections.abc import Awaitable, Callable
 from contextvars import Context, copy_context
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import httptools
 
 from proxy.config import Limits
 from proxy.http1.express import forwardable, simple_get
+from proxy.http1.errors import ClientGone
 from proxy.http1.flow import NO_BODY, BodyStream, EmptyBody, WriteFlow
 from proxy.readinto import ReadInto
 from proxy.http1.wire import CONTINUE, LAST_CHUNK, STATUS_LINES, Headers, encode_headers, status_line, text_response
@@ -41,14 +42,7 @@ def _nothing() -> None:
     pass
 
 
-class ClientGone(ConnectionError):
-    """The client closed its connection before the request body was complete."""
-
-
 class Request:
-    __slots__ = ("method", "target", "headers", "version", "keep_alive", "host", "expect_continue",
-                 "content_length", "chunked", "upgrade", "connection", "body", "transport", "peer", "context")
-
     method: bytes
     target: bytes
     headers: Headers
@@ -88,9 +82,6 @@ class Response:
     The head is held back until the first body bytes or `end`, so a small
     response leaves in one write.
     """
-
-    __slots__ = ("_proto", "_transport", "_req", "_head_method", "_v10", "keep_alive", "started", "finished",
-                 "status", "bytes_sent", "_pending", "_chunked", "_body_ok", "detached", "on_cancel")
 
     def __init__(self, proto: HttpServerProtocol, req: Request) -> None:
         self._proto = proto
@@ -142,12 +133,12 @@ class Response:
             framing += b"connection: keep-alive\r\n"
         self._pending = b"".join((STATUS_LINES.get(status) or status_line(status), headers, framing, b"\r\n"))
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | bytearray) -> None:
         if not data or not self._body_ok:
             return
         self.bytes_sent += len(data)
         if self._chunked:
-            data = b"%x\r\n%b\r\n" % (len(data), data)
+            data = b"%x\r\n%b\r\n" % (len(data), data)  # type: ignore[str-format]
         if self._pending:
             data = self._pending + data
             self._pending = b""
@@ -182,7 +173,7 @@ class Response:
         if self.detached:
             self._proto._response_complete(self._req, self)
 
-    def send(self, status: int, headers: Headers, body: bytes = b"") -> None:
+    def send(self, status: int, headers: Headers, body: bytes | bytearray = b"") -> None:
         self.start(status, headers, len(body))
         self.write(body)
         self.end()
@@ -228,7 +219,7 @@ _EXPRESS.body = NO_BODY
 
 
 class HttpServerProtocol(asyncio.BaseProtocol):
-    def __init__(self, handler: Handler, limits: Limits, connections: set[HttpServerProtocol],
+    def __init__(self, handler: Handler, limits: Limits, connections: set[Any],
                  express: Express | None = None) -> None:
         self._handler = handler
         self._express = express
@@ -292,7 +283,8 @@ class HttpServerProtocol(asyncio.BaseProtocol):
         self._cancel_timer()
         self.flow.lost(ClientGone("client connection closed"))
         if self._parsing is not None:
-            self._parsing.body.fail(ClientGone("client closed the connection during the request body"))
+            body = cast(BodyStream, self._parsing.body)  # (a request with a body: parsed until its end)
+            body.fail(ClientGone("client closed the connection during the request body"))
         self._pipeline.clear()
         if self._task is not None and not self._task.done():
             self._task.cancel()
@@ -424,14 +416,14 @@ class HttpServerProtocol(asyncio.BaseProtocol):
             self._dispatch(req)
 
     def on_body(self, data: bytes) -> None:
-        self._parsing.body.feed(data)  # type: ignore[union-attr]
+        cast(BodyStream, self._parsing.body).feed(data)  # type: ignore[union-attr]
 
     def on_message_complete(self) -> None:
         req = self._parsing
         if req is None:
             return  # a body-less request: finished at its head
         self._parsing = None
-        req.body.finish()
+        cast(BodyStream, req.body).finish()
         self._cancel_timer()
         if self._held is req:
             self._held = None
@@ -695,8 +687,9 @@ class HttpServer:
         self.express = express
         self.limits = limits or Limits()
         self.ssl_context = ssl_context
-        self.connections: set[HttpServerProtocol] = set()
-        self.server: asyncio.Server | None = None
+        self.connections: set[Any] = set()  # HTTP/1.1 connections, and what proxy/protocols.py adds
+        # asyncio's or uvloop's Server (Any: uvloop's `sockets` is a list, typeshed says a tuple)
+        self.server: Any = None
         self.address: tuple[str, int] = ("", 0)  # where it listens (the first socket)
         lim = self.limits
         # timeouts fire up to one tick late

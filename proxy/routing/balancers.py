@@ -16,7 +16,7 @@ import math
 import random
 import zlib
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from proxy.routing.health import EndpointHealth, EndpointState
 
@@ -48,7 +48,10 @@ class Choice(Protocol):
     def usable(self, now: float, exclude: frozenset[str]) -> bool: ...
 
 
-def smooth_wrr(items: Sequence[Choice], now: float, exclude: frozenset[str]) -> Choice | None:
+C = TypeVar("C", bound=Choice)
+
+
+def smooth_wrr(items: Sequence[C], now: float, exclude: frozenset[str]) -> C | None:
     """nginx's smooth weighted round robin over the usable items; items that are not
     usable neither gain nor lose credit. Equal weights strictly alternate."""
     total = 0
@@ -64,7 +67,7 @@ def smooth_wrr(items: Sequence[Choice], now: float, exclude: frozenset[str]) -> 
     return best
 
 
-def weighted_rendezvous(items: Sequence[Choice], h: int, now: float, exclude: frozenset[str]) -> Choice | None:
+def weighted_rendezvous(items: Sequence[C], h: int, now: float, exclude: frozenset[str]) -> C | None:
     """The usable item key hash `h` maps to, each item in proportion to its weight
     (weighted rendezvous hashing: the highest weight / -ln(u), u uniform in (0, 1))."""
     best = None
@@ -79,8 +82,6 @@ def weighted_rendezvous(items: Sequence[Choice], h: int, now: float, exclude: fr
 
 
 class Balancer:
-    __slots__ = ("states", "health")
-
     def __init__(self, states: tuple[EndpointState, ...], health: EndpointHealth) -> None:
         self.states = states
         self.health = health
@@ -104,8 +105,6 @@ class Balancer:
 
 
 class RoundRobin(Balancer):
-    __slots__ = ("cursor",)
-
     def __init__(self, states: tuple[EndpointState, ...], health: EndpointHealth) -> None:
         super().__init__(states, health)
         self.cursor = 0
@@ -126,8 +125,6 @@ class RoundRobin(Balancer):
 class PeakEwma(Balancer):
     """Power of two choices over peak-EWMA cost: latency estimate * (in-flight + 1),
     Linkerd's default balancer."""
-
-    __slots__ = ("random",)
 
     def __init__(self, states: tuple[EndpointState, ...], health: EndpointHealth, rng: random.Random) -> None:
         super().__init__(states, health)
@@ -162,8 +159,6 @@ class Rendezvous(RoundRobin):
     """Rendezvous (highest random weight) hashing on the request's key: a key reaches
     the same endpoint while it is available, and only the keys of an endpoint that
     leaves move. Requests without a key go round robin."""
-
-    __slots__ = ("seeds",)
 
     def __init__(self, states: tuple[EndpointState, ...], health: EndpointHealth) -> None:
         super().__init__(states, health)

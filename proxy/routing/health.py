@@ -43,11 +43,6 @@ _INF = math.inf
 class EndpointState:
     """Mutable health of one endpoint; balancers read it directly."""
 
-    __slots__ = (
-        "endpoint", "address", "cluster", "gateway", "ewma_ms", "stamp", "inflight",
-        "failures", "ejections", "ejected_until", "sets",
-    )
-
     def __init__(self, ep: Endpoint, now: float) -> None:
         self.endpoint = ep
         self.address = ep.address

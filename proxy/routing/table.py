@@ -31,8 +31,6 @@ _MISS = object()
 class _Group:
     """One cluster of one tier: picked by weight, then an endpoint by the balancer."""
 
-    __slots__ = ("cluster", "weight", "current", "seed", "balancer", "usable")
-
     def __init__(self, cluster: str, weight: int, balancer: Balancer) -> None:
         self.cluster = cluster
         self.weight = weight
@@ -43,8 +41,6 @@ class _Group:
 
 
 class _Plan:
-    __slots__ = ("route", "label", "tiers", "hashing", "split", "single")
-
     def __init__(self, route: ServiceRoute, tiers: tuple[tuple[_Group, ...], ...]) -> None:
         self.route = route
         self.label = f"{route.name}.{route.namespace}:{route.port}"
@@ -60,8 +56,6 @@ class _Plan:
 
 
 class _SplitBackend:
-    __slots__ = ("service", "weight", "current", "seed", "plan", "missing")
-
     def __init__(self, service: str, weight: int, plan: _Plan | None, missing: str) -> None:
         self.service = service
         self.weight = weight
@@ -75,8 +69,6 @@ class _SplitBackend:
 
 
 class _RulePlan:
-    __slots__ = ("label", "balancer")
-
     def __init__(self, rule: GatewayRule, balancer: Balancer) -> None:
         self.label = f"{rule.service}.{rule.namespace}:{rule.port}"
         self.balancer = balancer
@@ -164,7 +156,7 @@ class RouteTable:
                 if h == NO_KEY
                 else weighted_rendezvous(plan.split, h, now, exclude)
             )
-            if backend is not None:
+            if backend is not None and backend.plan is not None:
                 st = self._choose_tiers(backend.plan, now, h, exclude)
                 if st is not None:
                     return st.endpoint
@@ -251,9 +243,9 @@ class RouteTable:
                     if st is not None:
                         return st
                 continue
-            group = smooth_wrr(tier, now, exclude) if h == NO_KEY else weighted_rendezvous(tier, h, now, exclude)
-            if group is not None:
-                return group.balancer.pick(now, h, exclude)
+            chosen = smooth_wrr(tier, now, exclude) if h == NO_KEY else weighted_rendezvous(tier, h, now, exclude)
+            if chosen is not None:
+                return chosen.balancer.pick(now, h, exclude)
         return None
 
     # -- reasons (only when nothing is available) -----------------------------------
@@ -347,7 +339,7 @@ def _validate(config: ProxyConfig) -> None:
             raise ValueError(f"{label}: unknown path_type {rule.path_type!r} (expected Prefix or Exact)")
         if rule.balancer not in BALANCERS:
             raise ValueError(f"{label}: unknown balancer {rule.balancer!r} (expected one of {', '.join(BALANCERS)})")
-        key = (rule.path_type, rule.path if rule.path_type == "Exact" else _prefix_key(rule.path))
-        if key in rules:
+        path_key = (rule.path_type, rule.path if rule.path_type == "Exact" else _prefix_key(rule.path))
+        if path_key in rules:
             raise ValueError(f"{label}: duplicate {rule.path_type} path")
-        rules.add(key)
+        rules.add(path_key)
