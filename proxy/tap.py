@@ -43,7 +43,7 @@ import itertools
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from typing import Union
+from typing import Union, cast
 
 import orjson
 
@@ -338,7 +338,7 @@ class CompactEncoder:
         rows: list[list] = []  # answered requests' rows, for one line (their routes defined before it)
         for item in items:
             if isinstance(item, list):  # an answered request's row, once its route is a number
-                route = item[0]
+                route = cast(TapRoute, item[0])
                 r = route.number
                 if r not in defined:
                     self._define(buf, route)

@@ -17,12 +17,11 @@ the work.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from time import perf_counter
-from typing import Protocol, cast
+from typing import cast
 
 from proxy.config import Endpoint
 from proxy.events import TapEvent
@@ -55,15 +54,6 @@ TAP_DEFER_S = 0.01
 _TAP_DEFERRED = object()  # an _ExpressCall's _tap while its tap is deferred
 
 
-class _DeferredTap(Protocol):
-    """What the tap timer reads of an express call whose tap it defers."""
-
-    _tap: object
-    _started: float
-
-    def open_tap(self) -> None: ...
-
-
 @dataclass(slots=True)
 class Destination:
     """Where the route layer sends requests (one, or all those of a route)."""
@@ -92,12 +82,14 @@ class Relay:
         self.pools = pools
         self.inbound_tls = inbound_tls
         self._plain_hop = SRC_CLUSTER_HEADER + b": " + cluster.encode() + b"\r\n"
-        self._ids = itertools.count(1)
+        self._last_id = 0  # the number of the last request tapped
         self._id_prefix = f"{cluster}:{direction}:"  # tap event ids
         self._series: dict[tuple[str, str, str, str, bool], Series] = {}
-        # the express calls begun while somebody taps, oldest first, since the timer that
-        # opens the late ones last came (those whose tap is no longer deferred are skipped)
-        self._deferred: list[_DeferredTap] = []
+        # the client connections whose express call began while somebody taps, since the timer
+        # that opens the late ones last came: the connections, not the calls, so that a call
+        # answered is freed at once (holding it until the timer's next round cost more memory
+        # traffic than the rest of the deferral)
+        self._deferring: set[HttpServerProtocol] = set()
         self._deferred_timer: asyncio.TimerHandle | None = None
         # time.time() - perf_counter(), as of the timer's last round: a deferred call's wall
         # clock time is its perf_counter() time plus this (the clocks drift apart by
@@ -138,7 +130,7 @@ class Relay:
         call = _ExpressCall(self, proto, dest, head, client_target, target, ep, key, tls, forwarded)
         if self.tap.active:
             call._tap = _TAP_DEFERRED
-            self._deferred.append(call)
+            self._deferring.add(proto)
             if self._deferred_timer is None:
                 self._wall_offset = time.time() - perf_counter()
                 self._deferred_timer = asyncio.get_running_loop().call_later(TAP_DEFER_S, self._open_deferred)
@@ -166,7 +158,8 @@ class Relay:
     def _tap_open(self, method: bytes, target: bytes, dest: Destination, ep: Endpoint | None,
                   tls: bool, ts: float | None = None) -> TapExchange | None:
         """Publish the request_init event of an attempt (begun at `ts`, now by default)."""
-        return self.tap.open(self._tap_route(dest, ep, tls), next(self._ids), method, target, ts)
+        self._last_id += 1
+        return self.tap.open(self._tap_route(dest, ep, tls), self._last_id, method, target, ts)
 
     def _tap_route(self, dest: Destination, ep: Endpoint | None, tls: bool) -> TapRoute:
         key = (id(ep), tls)
@@ -192,14 +185,15 @@ class Relay:
         self._deferred_timer = None
         now = perf_counter()
         self._wall_offset = time.time() - now
-        waiting = []
-        for call in self._deferred:
-            if call._tap is _TAP_DEFERRED:
+        waiting: set[HttpServerProtocol] = set()
+        for proto in self._deferring:
+            call = proto.express_call  # (its call now: a later one of the connection, or none)
+            if isinstance(call, _ExpressCall) and call._tap is _TAP_DEFERRED:
                 if now - call._started >= TAP_DEFER_S:
                     call.open_tap()
                 else:
-                    waiting.append(call)
-        self._deferred = waiting
+                    waiting.add(proto)
+        self._deferring = waiting
         if waiting:
             self._deferred_timer = asyncio.get_running_loop().call_later(TAP_DEFER_S, self._open_deferred)
 
@@ -379,7 +373,8 @@ class _ExpressCall:
             ms = (now - self._started) * 1000.0
             if tap is _TAP_DEFERRED:  # nobody was told it began: all its events at once
                 self._tap = None
-                relay.tap.whole(relay._tap_route(self._dest, ep, self._tls), next(relay._ids), "GET",
+                relay._last_id += 1
+                relay.tap.whole(relay._tap_route(self._dest, ep, self._tls), relay._last_id, "GET",
                                 self._client_target, relay._wall_offset + self._started, status, ms, ttfb_ms,
                                 body_bytes)
             else:

@@ -526,6 +526,11 @@ class HttpServerProtocol(asyncio.BaseProtocol):
 
     # -- the express lane (see `Express`) ------------------------------------------------
 
+    @property
+    def express_call(self) -> ExpressCall | None:
+        """The express call under way on this connection, if any."""
+        return self._express_call
+
     def express_started(self, call: ExpressCall) -> None:
         self._active = _EXPRESS
         self._express_call = call

@@ -20,8 +20,9 @@ from controller.federation.tapfanin import CompactLines
 from proxy.events import TapFilter
 from proxy.http1.express import closing, forwardable, simple_get, whole_response
 from proxy.http1.pool import Pools
-from proxy.http1.relay import _TAP_DEFERRED, TAP_DEFER_S, Relay
-from proxy.http1.server import Request, Response
+from proxy.config import Endpoint, Limits
+from proxy.http1.relay import _TAP_DEFERRED, TAP_DEFER_S, Destination, Relay, _ExpressCall
+from proxy.http1.server import HttpServerProtocol, Request, Response
 from proxy.metrics import Metrics
 from proxy.routing.health import EndpointHealth
 from proxy.tap import CompactEncoder, TapHub
@@ -375,7 +376,7 @@ async def test_a_tapped_express_request_answered_at_once_is_published_whole_when
         assert end.duration_ms == head.latency_ms >= end.latency_ms > 0
         assert sent - 0.001 <= init.ts <= head.ts == end.ts <= received + 0.001
         await asyncio.sleep(TAP_DEFER_S * 3)  # the timer comes, finds it answered, and stops
-        assert relay._deferred == [] and relay._deferred_timer is None and sub.take() == deque()
+        assert relay._deferring == set() and relay._deferred_timer is None and sub.take() == deque()
 
 
 async def test_a_tapped_express_request_that_waits_is_told_of_before_its_answer():
@@ -396,30 +397,37 @@ async def test_a_tapped_express_request_that_waits_is_told_of_before_its_answer(
         assert head.latency_ms >= 390 and end.bytes == 3
 
 
-
-class _DeferredCall:
-    """What the relay's tap timer reads of an express call whose tap it defers."""
-
-    def __init__(self, waited_s: float) -> None:
-        self._tap = _TAP_DEFERRED
-        self._started = time.perf_counter() - waited_s
-        self.opened = False
-
-    def open_tap(self) -> None:
-        self.opened = True
-        self._tap = None
-
-
 async def test_the_tap_timer_publishes_the_late_calls_and_comes_back_a_whole_period_later():
     relay = Relay(cluster="c1", direction="outbound", health=EndpointHealth(), metrics=Metrics("c1"), tap=TapHub(),
                   pools=Pools())
-    late, nearly, young, answered = (_DeferredCall(TAP_DEFER_S * 2), _DeferredCall(TAP_DEFER_S * 0.95),
-                                     _DeferredCall(0.0), _DeferredCall(TAP_DEFER_S * 2))
-    answered._tap = None
-    relay._deferred = [late, answered, nearly, young]
+    sub = relay.tap.subscribe(TapFilter())
+    ep = Endpoint("127.0.0.1", 9, "c1")
+    dest = Destination(namespace="ns", service="svc", choose=lambda tried: ep, timeout_s=1.0, authority="svc.ns",
+                       src_cluster="c1")
+
+    def deferred(path: bytes, waited_s: float) -> tuple[HttpServerProtocol, _ExpressCall]:
+        """A client connection with an express call under way, begun `waited_s` ago."""
+        proto = HttpServerProtocol(lambda req, resp: None, Limits(), set())
+        call = _ExpressCall(relay, proto, dest, b"", path, path, ep, relay.pools.key(ep), False, b"")
+        call._tap = _TAP_DEFERRED
+        call._started = time.perf_counter() - waited_s
+        proto.express_started(call)
+        return proto, call
+
+    (late, late_call), (answered, _), (idle, _), (nearly, nearly_call), (young, young_call) = (
+        deferred(b"/late", TAP_DEFER_S * 2), deferred(b"/answered", TAP_DEFER_S * 2), deferred(b"/idle", 1.0),
+        deferred(b"/nearly", TAP_DEFER_S * 0.95), deferred(b"/young", 0.0))
+    answered.express_call._tap = None  # answered, and the connection's next request begun
+    idle._express_call = None  # answered, no request since
+    relay._deferring = {late, answered, idle, nearly, young}
+    began = time.time() - TAP_DEFER_S * 2
     relay._open_deferred()
-    assert (late.opened, answered.opened, nearly.opened, young.opened) == (True, False, False, False)
-    assert relay._deferred == [nearly, young]
+    (init,) = await events_of(sub, 1)
+    assert (init.kind, init.path) == ("request_init", "/late") and abs(init.ts - began) < 0.005
+    assert late_call._tap is not _TAP_DEFERRED
+    assert sub.take() == deque()  # nothing of the others
+    assert (nearly_call._tap, young_call._tap) == (_TAP_DEFERRED, _TAP_DEFERRED)
+    assert relay._deferring == {nearly, young}
     # not at `nearly`'s due time, a fraction of a millisecond away (which uvloop would round to
     # nothing, coming back again and again): a whole period later
     loop = asyncio.get_running_loop()
