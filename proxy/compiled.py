@@ -5,8 +5,8 @@ The compiled form is the same source turned into C (mypyc): no bytecode to
 interpret, attributes in C structs, direct calls between these modules. It is used
 when every module's extension is newer than its source. When any source is newer
 (edited since the last `make`), or MESHTUI_PURE=1 is set, all of them are imported
-from source instead (`proxy.FORM_WHY` says why): the compiled modules call each other in C, so a mix would
-silently run the old code of the edited one.
+from source instead (`proxy.FORM_WHY` says why): the compiled modules call each other
+in C, so a mix would silently run the old code of the edited one.
 
 Kept free of imports from the rest of the project: setup.py reads MODULES from it.
 """
@@ -64,6 +64,8 @@ def choose(root: str, environ: dict[str, str] | os._Environ[str] = os.environ) -
         return "python", "not compiled (setup.py compiles them when mypy is installed)"
     if built < len(MODULES):
         return "python", f"only {built} of {len(MODULES)} modules are compiled"
+    if _paths(root, GROUP + "__mypyc")[1] is None:
+        return "python", f"their shared library {GROUP}__mypyc is missing"
     return "mypyc", f"{len(MODULES)} modules compiled"
 
 

@@ -87,8 +87,7 @@ class Relay:
         self._series: dict[tuple[str, str, str, str, bool], Series] = {}
         # the client connections whose express call began while somebody taps, since the timer
         # that opens the late ones last came: the connections, not the calls, so that a call
-        # answered is freed at once (holding it until the timer's next round cost more memory
-        # traffic than the rest of the deferral)
+        # answered is freed at once, not held until the timer's next round
         self._deferring: set[HttpServerProtocol] = set()
         self._deferred_timer: asyncio.TimerHandle | None = None
         # time.time() - perf_counter(), as of the timer's last round: a deferred call's wall

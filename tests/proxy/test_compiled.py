@@ -18,8 +18,13 @@ ROOT = Path(__file__).resolve().parents[2]
 SUFFIX = importlib.machinery.EXTENSION_SUFFIXES[0]
 
 
-def fake_tree(tmp_path: Path, built: tuple[str, ...] = compiled.MODULES) -> Path:
-    """Sources of every module, an (empty) extension for those in `built`, each newer than its source."""
+def fake_tree(tmp_path: Path, built: tuple[str, ...] = compiled.MODULES, shared: bool = True) -> Path:
+    """Sources of every module, an (empty) extension for those in `built`, each newer than its
+    source, and (`shared`) their shared library."""
+    if shared:
+        library = tmp_path.joinpath(*f"{compiled.GROUP}__mypyc".split("."))
+        library.parent.mkdir(parents=True, exist_ok=True)
+        library.with_name(library.name + SUFFIX).write_bytes(b"")
     for module in compiled.MODULES:
         base = tmp_path.joinpath(*module.split("."))
         base.parent.mkdir(parents=True, exist_ok=True)
@@ -56,6 +61,8 @@ def test_nothing_built_or_only_some_runs_from_source(tmp_path):
     assert compiled.choose(str(fake_tree(tmp_path / "none", built=())), {})[0] == "python"
     form, why = compiled.choose(str(fake_tree(tmp_path / "some", built=compiled.MODULES[:3])), {})
     assert (form, why) == ("python", f"only 3 of {len(compiled.MODULES)} modules are compiled")
+    form, why = compiled.choose(str(fake_tree(tmp_path / "no library", shared=False)), {})
+    assert (form, why) == ("python", "their shared library proxy.hotpath__mypyc is missing")
 
 
 @pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler: setup.py leaves the request path in Python")
