@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.machinery
 import importlib.util
+import math
 import os
 import sys
 
@@ -52,19 +53,23 @@ def choose(root: str, environ: dict[str, str] | os._Environ[str] = os.environ) -
     """("mypyc" or "python", why) for the modules under project folder `root`."""
     if environ.get(PURE_ENV, "") not in ("", "0"):
         return "python", f"{PURE_ENV} is set"
+    library = _paths(root, GROUP + "__mypyc")[1]
+    # the code itself is in the library, the modules' own extensions are shims: a build that
+    # failed half way may leave new shims beside an old library
+    library_at = os.path.getmtime(library) if library is not None else math.inf  # (missing: said below)
     built = 0
     for module in MODULES:
         source, extension = _paths(root, module)
         if extension is None:
             continue
         built += 1
-        if os.path.getmtime(source) > os.path.getmtime(extension):
+        if os.path.getmtime(source) > min(os.path.getmtime(extension), library_at):
             return "python", f"{source} changed since it was compiled (run `make` to compile it again)"
     if built == 0:
         return "python", "not compiled (setup.py compiles them when mypy is installed)"
     if built < len(MODULES):
         return "python", f"only {built} of {len(MODULES)} modules are compiled"
-    if _paths(root, GROUP + "__mypyc")[1] is None:
+    if library is None:
         return "python", f"their shared library {GROUP}__mypyc is missing"
     return "mypyc", f"{len(MODULES)} modules compiled"
 

@@ -51,6 +51,14 @@ def test_a_source_edited_after_the_build_makes_all_of_them_run_from_source(tmp_p
     assert str(edited) in why and "make" in why
 
 
+def test_a_library_older_than_a_source_runs_from_source_though_the_shims_are_new(tmp_path):
+    root = fake_tree(tmp_path)  # (a build that failed half way: new shims, the old library)
+    library = root / "proxy" / f"hotpath__mypyc{SUFFIX}"
+    os.utime(library, (500_000, 500_000))
+    form, why = compiled.choose(str(root), {})
+    assert form == "python" and "changed since it was compiled" in why
+
+
 def test_the_environment_asks_for_source(tmp_path):
     root = fake_tree(tmp_path)
     assert compiled.choose(str(root), {"MESHTUI_PURE": "1"}) == ("python", "MESHTUI_PURE is set")
