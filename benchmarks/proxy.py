@@ -20,6 +20,7 @@ records each proxy target with py-spy (when installed) into DIR.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -32,6 +33,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -336,7 +338,8 @@ def run(duration: int, connections: int, profile: Path | None = None, rounds: in
                 if name == TAP_SIDE_TARGET:  # the tapped one: the twin in odd rounds
                     sides = [(f"http://{c1['outbound']}/", c1["admin"], p1.pid), (url, twin["admin"], pids[0])]
                     results[round_number].append(tap_side_by_side(*sides[::-1] if round_number % 2 else sides,
-                                                                  duration=duration, connections=connections))
+                                                                  duration=duration, connections=connections,
+                                                                  echo_pid=procs[0].pid))
                     continue
                 spies = []
                 if profile is not None and round_number == 0 and pids and pids[0] in (p1.pid, p2.pid, p2t.pid):
@@ -368,23 +371,58 @@ def run(duration: int, connections: int, profile: Path | None = None, rounds: in
 
 
 def tap_side_by_side(plain: tuple[str, str, int], tapped: tuple[str, str, int], *, duration: int,
-                     connections: int) -> Result:
+                     connections: int, echo_pid: int) -> Result:
     """Two identical outbound proxies (url, admin, pid), loaded at once by a wrk each, one
     of them with a compact tap subscriber: what the subscriber costs, as the share of the
     tapped proxy's CPU per request that the plain one does not spend. Both see the same
     machine at the same moments, which requests/s measured one after the other on a
     shared host do not (each proxy gets about the CPU the scheduler gives it; requests/s
-    here are not comparable with the other targets')."""
-    tap = TapReader(tapped[1], "compact")
+    here are not comparable with the other targets'). With two CPUs or more, the twins
+    share one CPU and everything else (wrk, the echo app, the subscriber) runs on the
+    others: the scheduler cannot then favour one twin by where it wakes the others up
+    (with no subscriber at all, the twins' figures agree within about 2%)."""
     procs = [plain[2], tapped[2]]
-    cpu0 = [cpu_s(pid) for pid in procs]
-    runs = [start_wrk(url, host=HOST, duration=duration, connections=connections) for url, _, _ in (plain, tapped)]
-    (rps_plain, *_), (rps, p50, p99, errors) = [wrk_figures(run, duration) for run in runs]
-    cpu1 = [cpu_s(pid) for pid in procs]
-    tap.close()
+    with pinned(procs, [os.getpid(), echo_pid]):
+        tap = TapReader(tapped[1], "compact")
+        cpu0 = [cpu_s(pid) for pid in procs]
+        runs = [start_wrk(url, host=HOST, duration=duration, connections=connections)
+                for url, _, _ in (plain, tapped)]
+        (rps_plain, *_), (rps, p50, p99, errors) = [wrk_figures(run, duration) for run in runs]
+        cpu1 = [cpu_s(pid) for pid in procs]
+        tap.close()
     plain_us, tapped_us = ((b - a) / (r * duration) * 1e6 for a, b, r in zip(cpu0, cpu1, (rps_plain, rps)))
     return Result(TAP_SIDE_TARGET, rps, p50, p99, errors, rss_kib(tapped[2]), 0.0, tapped_us, tap.lines,
                   twin_rps=rps_plain, twin_cpu_us=plain_us)
+
+
+@contextlib.contextmanager
+def pinned(twins: list[int], others: list[int]) -> Iterator[None]:
+    """While inside: every thread of the `twins` processes on the last CPU this process
+    may use, those of `others` (and what they start meanwhile) on the rest; then as
+    before. Nothing is pinned with fewer than two CPUs."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        yield
+        return
+    before = {pid: os.sched_getaffinity(pid) for pid in twins + others}
+    try:
+        for pid in twins:
+            _set_affinity(pid, {cpus[-1]})
+        for pid in others:
+            _set_affinity(pid, set(cpus[:-1]))
+        yield
+    finally:
+        for pid, where in before.items():
+            _set_affinity(pid, where)
+
+
+def _set_affinity(pid: int, cpus: set[int]) -> None:
+    """Of every thread of process `pid`."""
+    for thread in os.listdir(f"/proc/{pid}/task"):
+        try:
+            os.sched_setaffinity(int(thread), cpus)
+        except ProcessLookupError:
+            pass  # the thread ended meanwhile
 
 
 def _median(values: list[float]) -> float:

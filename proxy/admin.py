@@ -332,7 +332,7 @@ class Admin:
 
 TEXT = (b"content-type", b"text/plain; charset=utf-8")
 MAX_BODY = 64 * 1024 * 1024  # PUT bodies (a config)
-TAP_FLUSH_S = 0.01
+TAP_FLUSH_S = 0.025
 TAP_BUFFER = 10_000  # requests (with the events riding on them) a stream may hold between two flushes
 TAP_FORMATS = ("json", "compact")  # one TapEvent dict a line, or proxy/tap.py CompactEncoder's lines
 

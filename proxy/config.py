@@ -17,10 +17,10 @@ Routing model of one outbound service (`ServiceRoute`):
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Final
 
-PROTOCOLS = ("http", "http2", "grpc", "tcp")
-BALANCERS = ("ewma", "round-robin", "hashing")
+PROTOCOLS: Final = ("http", "http2", "grpc", "tcp")
+BALANCERS: Final = ("ewma", "round-robin", "hashing")
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,16 +12,17 @@ Rendered as Prometheus text exposition format 0.0.4.
 from __future__ import annotations
 
 from bisect import bisect_left
+from typing import Final
 
-LATENCY_BUCKETS_MS: tuple[int, ...] = (
+LATENCY_BUCKETS_MS: Final[tuple[int, ...]] = (
     1, 2, 3, 4, 5, 10, 20, 30, 40, 50, 100, 200, 300, 400, 500,
     1000, 2000, 3000, 4000, 5000, 10000, 20000, 30000, 40000, 50000,
 )
 # gRPC Unknown, DeadlineExceeded, Internal, Unavailable, DataLoss
-GRPC_FAILURE_CODES = frozenset({2, 4, 13, 14, 15})
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+GRPC_FAILURE_CODES: Final = frozenset({2, 4, 13, 14, 15})
+CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
 
-_LE = tuple(f'le="{b}"' for b in LATENCY_BUCKETS_MS) + ('le="+Inf"',)
+_LE: Final = tuple(f'le="{b}"' for b in LATENCY_BUCKETS_MS) + ('le="+Inf"',)
 
 
 def _escape(value: str) -> str:
@@ -117,7 +118,7 @@ class _Gateway:
         self.latency = _Histogram()
 
 
-_HEADERS = {
+_HEADERS: Final = {
     "request_total": ("counter", "Total count of HTTP requests."),
     "response_total": ("counter", "Total count of HTTP responses."),
     "response_latency_ms": ("histogram", "Time from a request's headers being received to its response stream completing."),

@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
-from typing import Protocol
+from typing import Final, Protocol
 
 from proxy.http1.relay import CLIENT_SA_HEADER, Destination, Relay
 from proxy.http1.express import MESH_HEADER
@@ -25,8 +25,8 @@ from proxy.config import Endpoint, ServiceRoute
 from proxy.routing.table import RouteTable
 from proxy.tls import CALLER_TLS, DEFAULT_ACCOUNT, ProxyIdentities
 
-_DEFAULT_ACCOUNT = DEFAULT_ACCOUNT.encode()
-_MAX_DESTINATIONS = 4096
+_DEFAULT_ACCOUNT: Final = DEFAULT_ACCOUNT.encode()
+_MAX_DESTINATIONS: Final = 4096
 
 
 class RouteSource(Protocol):

@@ -20,6 +20,7 @@ import asyncio
 import math
 import re
 from collections.abc import Callable
+from typing import Final
 
 from proxy.http1.server import HttpServer
 from proxy.mux import MUX_ALPN
@@ -27,14 +28,14 @@ from proxy.mux.connector import MAX_CLIENT_STREAMS
 from proxy.mux.session import MuxSession
 from proxy.tcp.preamble import MAGIC as TCP_MAGIC
 
-H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-TCP_ALPN = "meshtui-tcp"
+H2_PREFACE: Final = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+TCP_ALPN: Final = "meshtui-tcp"
 
 HTTP1, H2, OPAQUE = "http/1.1", "h2", "opaque"
 # a request line's method (RFC 9110 token; the longest registered method has 17 characters)
-_TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,24}"
-_REQUEST_LINE = re.compile(_TOKEN + rb" [^\s]+ HTTP/1\.[01]\r?\n")
-_REQUEST_LINE_START = re.compile(_TOKEN + rb"(?: [^\s]*(?: ([^\s]*)(\r?))?)?")
+_TOKEN: Final = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,24}"
+_REQUEST_LINE: Final = re.compile(_TOKEN + rb" [^\s]+ HTTP/1\.[01]\r?\n")
+_REQUEST_LINE_START: Final = re.compile(_TOKEN + rb"(?: [^\s]*(?: ([^\s]*)(\r?))?)?")
 
 # makes the protocol of a connection; gets the server's `connections` set to join
 ProtocolFactory = Callable[[set], asyncio.Protocol]

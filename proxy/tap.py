@@ -25,9 +25,10 @@ Two ways in:
 - `TapHub.whole(route, ...)`: a request whose answer came before anybody was
   told it began (the express lane defers its request_init, see
   proxy/http1/relay.py), all three events at once. For the one uncapped
-  subscriber that wants everything (the controller's stream) it is queued as a
-  list that is already its compact array (`ANSWERED`) but for its route in
-  front: no exchange, no marks, and one orjson call encodes a batch of them.
+  subscriber that wants everything (the controller's stream) it is queued as an
+  `AnsweredRow`: one object with its numbers held unboxed, no exchange, no
+  marks; the compact encoder makes its `ANSWERED` array, and one orjson call
+  encodes a batch of them.
 
 Two ways out: iterate the subscription (`async for`), or, to stream in
 batches, `await sub.wait()` then `ndjson(sub.take())` -- or, for a reader that
@@ -43,46 +44,48 @@ import itertools
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from typing import Union, cast
+from typing import Final, Union
 
 import orjson
 
 from proxy.events import EVENT_KINDS, TapDropped, TapEvent, TapFilter
 
 # the phases of an exchange, as bits, in the order they happen
-INIT, HEAD, END = 1, 2, 4
-ALL_PHASES = INIT | HEAD | END
-_PHASE_BITS = {"request_init": INIT, "response_init": HEAD, "response_end": END}
+INIT: Final = 1
+HEAD: Final = 2
+END: Final = 4
+ALL_PHASES: Final = INIT | HEAD | END
+_PHASE_BITS: Final = {"request_init": INIT, "response_init": HEAD, "response_end": END}
 # TapExchange.marks: 4 bits per subscription of its audience (the i-th from bit 4*i): queued
 # (the exchange waits in its queue), then the phases it had (or lost, or does not want)
-_SEAT_BITS = 4
-_QUEUED = 1
+_SEAT_BITS: Final = 4
+_QUEUED: Final = 1
 # TapAudience.need: a subscription whose phases never ride (a capped one: each pays a token)
-_ALWAYS_ADMIT = -1
+_ALWAYS_ADMIT: Final = -1
 
 # an item of a subscription's queue: an exchange (for its first subscription), the exchange
 # and its seat's shift (for another), an answered request's row (TapHub.whole), an event
 # published whole, a gap
-TapItem = Union[TapEvent, TapDropped, "TapExchange", "tuple[TapExchange, int]", list]
-_NEWLINE = orjson.OPT_APPEND_NEWLINE
-_COMMA = ord(",")
-_dumps = orjson.dumps
+TapItem = Union[TapEvent, TapDropped, "TapExchange", "tuple[TapExchange, int]", "AnsweredRow"]
+_NEWLINE: Final = orjson.OPT_APPEND_NEWLINE
+_COMMA: Final = ord(",")
+_dumps: Final = orjson.dumps
 # an event's line: its own fields, then the request's (_fixed_json)
-_INIT_LINE = b'{"kind":"request_init","status":0,"latency_ms":0.0,"duration_ms":0.0,"bytes":0,"grpc_status":null,' \
+_INIT_LINE: Final = b'{"kind":"request_init","status":0,"latency_ms":0.0,"duration_ms":0.0,"bytes":0,"grpc_status":null,' \
              b'"error":"","ts":%b,%b'
-_HEAD_LINE = b'{"kind":"response_init","status":%d,"latency_ms":%b,"duration_ms":0.0,"bytes":0,"grpc_status":null,' \
+_HEAD_LINE: Final = b'{"kind":"response_init","status":%d,"latency_ms":%b,"duration_ms":0.0,"bytes":0,"grpc_status":null,' \
              b'"error":"","ts":%b,%b'
-_END_LINE = b'{"kind":"response_end","status":%d,"latency_ms":%b,"duration_ms":%b,"bytes":%d,"grpc_status":null,' \
+_END_LINE: Final = b'{"kind":"response_end","status":%d,"latency_ms":%b,"duration_ms":%b,"bytes":%d,"grpc_status":null,' \
             b'"error":"","ts":%b,%b'
-_WHOLE_LINES = _INIT_LINE + _HEAD_LINE + _END_LINE  # a request's three events at once
-_METHOD_JSON: dict[bytes, bytes] = {}  # request method -> its JSON string
-_METHOD_JSON_MAX = 64
+_WHOLE_LINES: Final = _INIT_LINE + _HEAD_LINE + _END_LINE  # a request's three events at once
+_METHOD_JSON: Final[dict[bytes, bytes]] = {}  # request method -> its JSON string
+_METHOD_JSON_MAX: Final = 64
 # the fields of an event that a destination's requests share (TapRoute.event), apart from the id's prefix
-_ROUTE_FIELDS = ("direction", "cluster", "src_cluster", "src_identity", "dst_cluster", "dst_namespace",
+_ROUTE_FIELDS: Final = ("direction", "cluster", "src_cluster", "src_identity", "dst_cluster", "dst_namespace",
                  "dst_service", "dst_endpoint", "scheme", "authority", "tls")
 
 
-_ROUTE_NUMBERS = itertools.count(1)
+_ROUTE_NUMBERS: Final = itertools.count(1)
 
 
 class TapRoute:
@@ -214,24 +217,43 @@ class TapExchange:
                         nbytes, e.tls, grpc_status, error, ts)
 
 
-_NO_AUDIENCE = TapAudience(())
+_NO_AUDIENCE: Final = TapAudience(())
 
 
 def _seat(item: TapExchange | tuple[TapExchange, int]) -> tuple[TapExchange, int]:
     return (item, 0) if isinstance(item, TapExchange) else item
 
 
-def _exchange_of(row: list) -> TapExchange:
-    """The exchange an answered request's row (`TapHub.whole`: its compact line, its
-    TapRoute in front until encoded) stands for, queued for the first seat, none of its
-    phases had: for the readers that take events (`ndjson`, `async for`)."""
-    route, number, _, ts, method, path, status, latency_ms, ttfb_ms, nbytes = row
-    # (no phase is to come: no audience to reach)
-    x = TapExchange(route, number, method.encode("latin-1"), path.encode("latin-1"), ts, _NO_AUDIENCE)
-    x.marks = _QUEUED
-    x.done = ALL_PHASES
-    x.head, x.end = answered_phases(ts, status, latency_ms, ttfb_ms, nbytes)
-    return x
+class AnsweredRow:
+    """A request answered whole at one moment, as `TapHub.whole` queues it for the one
+    subscription that takes everything: what its compact `ANSWERED` array holds."""
+
+    def __init__(self, route: TapRoute, number: int, method: bytes, target: bytes, ts: float, status: int,
+                 latency_ms: float, ttfb_ms: float, nbytes: int) -> None:
+        self.route = route
+        self.number = number
+        self.method = method
+        self.target = target
+        self.ts = ts
+        self.status = status
+        self.latency_ms = latency_ms
+        self.ttfb_ms = ttfb_ms
+        self.nbytes = nbytes
+
+    def compact(self) -> list:
+        """Its ANSWERED array (see CompactEncoder)."""
+        return [self.route.number, self.number, ANSWERED, self.ts, self.method.decode("latin-1"),
+                self.target.decode("latin-1"), self.status, self.latency_ms, self.ttfb_ms, self.nbytes]
+
+    def exchange(self) -> TapExchange:
+        """The exchange it stands for, queued for the first seat, none of its phases had:
+        for the readers that take events (`ndjson`, `async for`)."""
+        # (no phase is to come: no audience to reach)
+        x = TapExchange(self.route, self.number, self.method, self.target, self.ts, _NO_AUDIENCE)
+        x.marks = _QUEUED
+        x.done = ALL_PHASES
+        x.head, x.end = answered_phases(self.ts, self.status, self.latency_ms, self.ttfb_ms, self.nbytes)
+        return x
 
 
 def answered_phases(ts: float, status: int, latency_ms: float, ttfb_ms: float,
@@ -269,8 +291,8 @@ def ndjson(items: Iterable[TapItem]) -> bytearray:
     for item in items:
         if isinstance(item, TapExchange):
             x, shift = item, 0
-        elif isinstance(item, list):
-            x, shift = _exchange_of(item), 0
+        elif isinstance(item, AnsweredRow):
+            x, shift = item.exchange(), 0
         elif isinstance(item, tuple):
             x, shift = item
         else:
@@ -307,10 +329,10 @@ def ndjson(items: Iterable[TapItem]) -> bytearray:
     return buf
 
 
-_DEFINED_MAX = 4096  # route definitions a stream remembers having sent (then sends them again)
-WHOLE_REQUEST = len(EVENT_KINDS)  # the kind number of a compact line that holds a request's three events
-ANSWERED = WHOLE_REQUEST + 1  # the same, for a request answered whole at one moment (TapHub.whole)
-ANSWERED_BATCH = 256  # ANSWERED arrays a compact line holds at most (one path is 16 KiB at most)
+_DEFINED_MAX: Final = 4096  # route definitions a stream remembers having sent (then sends them again)
+WHOLE_REQUEST: Final = len(EVENT_KINDS)  # the kind number of a compact line that holds a request's three events
+ANSWERED: Final = WHOLE_REQUEST + 1  # the same, for a request answered whole at one moment (TapHub.whole)
+ANSWERED_BATCH: Final = 256  # ANSWERED arrays a compact line holds at most (one path is 16 KiB at most)
 assert EVENT_KINDS == ("request_init", "response_init", "response_end")  # the kind numbers below
 
 
@@ -325,8 +347,8 @@ class CompactEncoder:
     duration_ms, bytes, error, grpc_status, ts] (`TapExchange.head` and `.end` as they
     are) -- or, for requests answered whole at one moment (`TapHub.whole`), an array of
     up to ANSWERED_BATCH arrays [route, request number, ANSWERED, ts, method, path,
-    status, latency_ms, ttfb_ms, bytes] (see `answered_phases`), the rows they were
-    queued as, that one orjson call writes; events published whole and gaps as `ndjson`
+    status, latency_ms, ttfb_ms, bytes] (see `answered_phases`), made of the
+    `AnsweredRow`s they were queued as, that one orjson call writes; events published whole and gaps as `ndjson`
     writes them. About a twelfth of the bytes of `ndjson`'s lines, for less work."""
 
     def __init__(self) -> None:
@@ -335,15 +357,13 @@ class CompactEncoder:
     def __call__(self, items: Iterable[TapItem]) -> bytearray:
         buf = bytearray()
         defined = self._defined
-        rows: list[list] = []  # answered requests' rows, for one line (their routes defined before it)
+        rows: list[list] = []  # answered requests' arrays, for one line (their routes defined before it)
         for item in items:
-            if isinstance(item, list):  # an answered request's row, once its route is a number
-                route = cast(TapRoute, item[0])
-                r = route.number
-                if r not in defined:
+            if isinstance(item, AnsweredRow):
+                route = item.route
+                if route.number not in defined:
                     self._define(buf, route)
-                item[0] = r
-                rows.append(item)
+                rows.append(item.compact())
                 if len(rows) == ANSWERED_BATCH:
                     buf += _dumps(rows, option=_NEWLINE)
                     rows = []
@@ -505,8 +525,8 @@ class TapSubscription:
                 self._dropped = 0
                 return lost
             item = items[0]
-            if isinstance(item, list):  # an answered request's row: read as its exchange
-                item = items[0] = _exchange_of(item)
+            if isinstance(item, AnsweredRow):  # read as its exchange
+                item = items[0] = item.exchange()
             if isinstance(item, (TapEvent, TapDropped)):
                 items.popleft()
                 if not isinstance(item, TapDropped):
@@ -582,7 +602,7 @@ class TapHub:
             audience.reach(x, INIT)
         return x
 
-    def whole(self, route: TapRoute, number: int, method: str, target: bytes, ts: float, status: int,
+    def whole(self, route: TapRoute, number: int, method: bytes, target: bytes, ts: float, status: int,
               latency_ms: float, ttfb_ms: float, nbytes: int) -> None:
         """Publish a request to `route` begun at `ts` and answered whole `latency_ms`
         later: its three events at once (see `answered_phases`). Never blocks."""
@@ -593,11 +613,10 @@ class TapHub:
             return
         only = audience.only
         if only is not None and not route.narrow:
-            if not only._queue([route, number, ANSWERED, ts, method, target.decode("latin-1"), status, latency_ms,
-                                ttfb_ms, nbytes]):
+            if not only._queue(AnsweredRow(route, number, method, target, ts, status, latency_ms, ttfb_ms, nbytes)):
                 only.lose(3)
             return
-        x = self.open(route, number, method.encode("latin-1"), target, ts)
+        x = self.open(route, number, method, target, ts)
         if x is not None:
             x.head_and_end(status, latency_ms, ttfb_ms, latency_ms, nbytes, ts + latency_ms / 1000.0)
 

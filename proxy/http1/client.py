@@ -18,7 +18,7 @@ import asyncio
 import socket
 import struct
 from collections.abc import Callable
-from typing import Protocol, cast
+from typing import Final, Protocol, cast
 
 import httptools
 
@@ -26,8 +26,8 @@ from proxy.http1.express import whole_response
 from proxy.readinto import ReadInto
 from proxy.http1.wire import Headers
 
-_NEVER = float("inf")
-_RESET_ON_CLOSE = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends a reset
+_NEVER: Final = float("inf")
+_RESET_ON_CLOSE: Final = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends a reset
 
 
 class UpstreamError(Exception):

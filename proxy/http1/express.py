@@ -13,13 +13,14 @@ bytes: these patterns only ever accept a subset of what httptools accepts.
 from __future__ import annotations
 
 import re
+from typing import Final
 
 # Header lines end at CRLF and their parts cannot run into each other, so every repetition
 # is possessive (never given back: sre keeps no backtracking state for it), and the names a
 # line must not have are written as a prefix tree (one branch tried per first letter):
 # the same language as the plain alternation, about a third cheaper to match.
-_TOKEN = rb"[!#$%&'*+.^_`|~0-9A-Za-z-]++"
-_VALUE = rb"[\t\x20-\x7e\x80-\xff]*+"
+_TOKEN: Final = rb"[!#$%&'*+.^_`|~0-9A-Za-z-]++"
+_VALUE: Final = rb"[\t\x20-\x7e\x80-\xff]*+"
 
 
 def _header_line_except(names: bytes) -> bytes:
@@ -34,10 +35,10 @@ def _header_lines_except(names: bytes) -> bytes:
 # the hop-by-hop names (connection, keep-alive, proxy-*, te, trailer, transfer-encoding,
 # upgrade) and content-length: what neither a simple GET nor a whole response may carry
 # but as the patterns below allow
-_HOP_BY_HOP_OR_LENGTH = rb"c(?:onnection|ontent-length)|keep-alive|proxy-[a-z0-9-]*|t(?:e|railer|ransfer-encoding)|upgrade"
+_HOP_BY_HOP_OR_LENGTH: Final = rb"c(?:onnection|ontent-length)|keep-alive|proxy-[a-z0-9-]*|t(?:e|railer|ransfer-encoding)|upgrade"
 # ... and host and expect, for a request's other lines
-_NOT_OTHER_REQUEST_LINE = _HOP_BY_HOP_OR_LENGTH + rb"|expect|host"
-_KEEP_ALIVE = rb"(?i:connection):[ \t]*+(?i:keep-alive)[ \t]*+\r\n"  # HTTP/1.1's default, said (python-requests)
+_NOT_OTHER_REQUEST_LINE: Final = _HOP_BY_HOP_OR_LENGTH + rb"|expect|host"
+_KEEP_ALIVE: Final = rb"(?i:connection):[ \t]*+(?i:keep-alive)[ \t]*+\r\n"  # HTTP/1.1's default, said (python-requests)
 
 
 def _request_lines(after: bytes) -> bytes:
@@ -48,21 +49,21 @@ def _request_lines(after: bytes) -> bytes:
     return rb"(?:(?P<keep_alive" + after + rb">" + _KEEP_ALIVE + rb")|" + other + rb")*"
 
 
-SIMPLE_GET = re.compile(
+SIMPLE_GET: Final = re.compile(
     rb"GET (?P<target>/[!-~]*+) HTTP/1\.1\r\n" + _request_lines(b"")
     + rb"(?i:host):[ \t]*+(?P<host>[!-~]++)[ \t]*+\r\n" + _request_lines(b"_after") + rb"\r\n\Z")
-_KEEP_ALIVE_LINE = re.compile(rb"\r\n(?i:connection):[ \t]*(?i:keep-alive)[ \t]*(?=\r\n)")
+_KEEP_ALIVE_LINE: Final = re.compile(rb"\r\n(?i:connection):[ \t]*(?i:keep-alive)[ \t]*(?=\r\n)")
 
-_OTHER_RESPONSE_HEADERS = _header_lines_except(_HOP_BY_HOP_OR_LENGTH)
+_OTHER_RESPONSE_HEADERS: Final = _header_lines_except(_HOP_BY_HOP_OR_LENGTH)
 # group 1: the status (not 204 nor 304: they have no body); group 2: the Content-Length
-_RESPONSE_HEAD = re.compile(
+_RESPONSE_HEAD: Final = re.compile(
     rb"HTTP/1\.1 (?![23]04)([2-5][0-9][0-9]) " + _VALUE + rb"\r\n" + _OTHER_RESPONSE_HEADERS
     + rb"(?i:content-length):[ \t]*+([0-9]{1,15}+)[ \t]*+\r\n" + _OTHER_RESPONSE_HEADERS + rb"\r\n")
 
 # the headers one mesh hop adds for the next (proxy/http1/relay.py): a request that
 # carries any goes the general path, which knows which to believe and drops them
-MESH_HEADER = re.compile(rb"\n(?i:x-meshtui-)")
-_NO_KEEP_ALIVE = (None, None)
+MESH_HEADER: Final = re.compile(rb"\n(?i:x-meshtui-)")
+_NO_KEEP_ALIVE: Final = (None, None)
 
 
 def simple_get(data: bytes | memoryview, max_bytes: int, max_headers: int) -> re.Match[bytes] | None:
@@ -85,7 +86,7 @@ def forwardable(data: bytes | memoryview, m: re.Match[bytes]) -> bytes:
     return _KEEP_ALIVE_LINE.sub(b"", head)
 
 
-_NOT_WHOLE = (0, 0)
+_NOT_WHOLE: Final = (0, 0)
 
 
 def whole_response(data: bytes | memoryview) -> tuple[int, int]:

@@ -14,9 +14,9 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Callable
-from typing import Protocol
+from typing import Final, Protocol
 
-HIGH_WATER = 64 * 1024
+HIGH_WATER: Final = 64 * 1024
 
 
 class ReadControl(Protocol):
@@ -206,7 +206,7 @@ class EmptyBody:
         pass
 
 
-NO_BODY = EmptyBody()
+NO_BODY: Final = EmptyBody()
 
 
 class WriteFlow:

@@ -20,8 +20,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from time import perf_counter
-from typing import cast
+from typing import Final, cast
 
 from proxy.config import Endpoint
 from proxy.events import TapEvent
@@ -35,23 +34,25 @@ from proxy.metrics import Metrics, Series
 from proxy.routing.health import EndpointHealth, EndpointState
 from proxy.tap import TapExchange, TapHub, TapRoute
 
-IDEMPOTENT = frozenset((b"GET", b"HEAD", b"OPTIONS", b"PUT", b"DELETE"))
+# (Final: compiled, the request path reads it from a C static, not from the module's dict)
+perf_counter: Final = time.perf_counter
+IDEMPOTENT: Final = frozenset((b"GET", b"HEAD", b"OPTIONS", b"PUT", b"DELETE"))
 
 # Plain-mode fallback (no mTLS yet): the outbound proxy names its cluster, and the
 # service account its client claimed, in these headers on gateway hops, and the
 # gateway believes them. With TLS the caller comes from its certificate and they
 # are ignored. Never passed on to an endpoint.
-SRC_CLUSTER_HEADER = b"x-meshtui-src-cluster"
-SRC_SA_HEADER = b"x-meshtui-src-sa"
-CLIENT_SA_HEADER = b"x-meshtui-service-account"  # a client's claim to the outbound proxy (meshtui curl --as)
-_NOT_FORWARDED = not_forwarded(b"", frozenset((SRC_CLUSTER_HEADER, SRC_SA_HEADER, CLIENT_SA_HEADER)))
-_NOTHING_TRIED: frozenset[str] = frozenset()
-_TAP_ROUTES_MAX = 64  # per destination: its endpoints, with and without TLS
+SRC_CLUSTER_HEADER: Final = b"x-meshtui-src-cluster"
+SRC_SA_HEADER: Final = b"x-meshtui-src-sa"
+CLIENT_SA_HEADER: Final = b"x-meshtui-service-account"  # a client's claim to the outbound proxy (meshtui curl --as)
+_NOT_FORWARDED: Final = not_forwarded(b"", frozenset((SRC_CLUSTER_HEADER, SRC_SA_HEADER, CLIENT_SA_HEADER)))
+_NOTHING_TRIED: Final[frozenset[str]] = frozenset()
+_TAP_ROUTES_MAX: Final = 64  # per destination: its endpoints, with and without TLS
 # an express request unanswered for this long has its request_init published (with the time
 # it began) at the relay's next tick, TAP_DEFER_S apart; one answered sooner, its three
-# events at once. (The admin's tap stream flushes every 10 ms: proxy/admin.py TAP_FLUSH_S.)
-TAP_DEFER_S = 0.01
-_TAP_DEFERRED = object()  # an _ExpressCall's _tap while its tap is deferred
+# events at once. (The admin's tap stream flushes every 25 ms: proxy/admin.py TAP_FLUSH_S.)
+TAP_DEFER_S: Final = 0.01
+_TAP_DEFERRED: Final = object()  # an _ExpressCall's _tap while its tap is deferred
 
 
 @dataclass(slots=True)
@@ -65,10 +66,15 @@ class Destination:
     authority: str
     src_cluster: str
     src_identity: str = ""
-    # what the tap events of its requests share, per endpoint (by identity: id(endpoint), tls),
-    # built while somebody taps; kept with the destination (a copy by dataclasses.replace shares it)
-    tap_routes: dict[tuple[int, bool], tuple[Endpoint | None, TapRoute]] = field(
+    # what the tap events of its requests share, per endpoint (by identity: id(endpoint) * 2 + tls,
+    # an int: cheaper to hash than a tuple), built while somebody taps; kept with the destination
+    # (a copy by dataclasses.replace shares it)
+    tap_routes: dict[int, tuple[Endpoint | None, TapRoute]] = field(
         default_factory=dict, repr=False, compare=False)
+    # the last of them used, and for what (most requests go where the one before went)
+    tap_last: TapRoute | None = field(default=None, repr=False, compare=False)
+    tap_last_ep: Endpoint | None = field(default=None, repr=False, compare=False)
+    tap_last_tls: bool = field(default=False, repr=False, compare=False)
 
 
 class Relay:
@@ -161,7 +167,10 @@ class Relay:
         return self.tap.open(self._tap_route(dest, ep, tls), self._last_id, method, target, ts)
 
     def _tap_route(self, dest: Destination, ep: Endpoint | None, tls: bool) -> TapRoute:
-        key = (id(ep), tls)
+        last = dest.tap_last
+        if last is not None and dest.tap_last_ep is ep and dest.tap_last_tls == tls:
+            return last
+        key = id(ep) * 2 + tls
         found = dest.tap_routes.get(key)
         if found is not None and found[0] is ep:
             route = found[1]
@@ -174,6 +183,7 @@ class Relay:
                 ep.address if ep is not None else "", "", "https" if self.inbound_tls else "http", dest.authority,
                 "", tls=tls or self.inbound_tls))
             dest.tap_routes[key] = (ep, route)
+        dest.tap_last, dest.tap_last_ep, dest.tap_last_tls = route, ep, tls
         return route
 
     def _open_deferred(self) -> None:
@@ -373,7 +383,7 @@ class _ExpressCall:
             if tap is _TAP_DEFERRED:  # nobody was told it began: all its events at once
                 self._tap = None
                 relay._last_id += 1
-                relay.tap.whole(relay._tap_route(self._dest, ep, self._tls), relay._last_id, "GET",
+                relay.tap.whole(relay._tap_route(self._dest, ep, self._tls), relay._last_id, b"GET",
                                 self._client_target, relay._wall_offset + self._started, status, ms, ttfb_ms,
                                 body_bytes)
             else:

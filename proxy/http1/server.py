@@ -21,7 +21,7 @@ import ssl
 from collections import deque
 from collections.abc import Awaitable, Callable
 from contextvars import Context, copy_context
-from typing import Any, Protocol, cast
+from typing import Any, Final, Protocol, cast
 
 import httptools
 
@@ -34,8 +34,8 @@ from proxy.http1.wire import CONTINUE, LAST_CHUNK, STATUS_LINES, Headers, encode
 
 log = logging.getLogger(__name__)
 
-LINGER_S = 2.0  # how long a refused client may go on sending before the connection is cut
-_NEVER = float("inf")
+LINGER_S: Final = 2.0  # how long a refused client may go on sending before the connection is cut
+_NEVER: Final = float("inf")
 
 
 def _nothing() -> None:
@@ -214,7 +214,7 @@ class _Refuse(Exception):
 
 
 # `_active` while the express lane has the connection's request
-_EXPRESS = Request()
+_EXPRESS: Final = Request()
 _EXPRESS.body = NO_BODY
 
 

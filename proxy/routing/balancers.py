@@ -16,13 +16,13 @@ import math
 import random
 import zlib
 from collections.abc import Sequence
-from typing import Protocol, TypeVar
+from typing import Final, Protocol, TypeVar
 
 from proxy.routing.health import EndpointHealth, EndpointState
 
-NO_KEY = -1
-_M64 = (1 << 64) - 1
-_GOLDEN = 0x9E3779B97F4A7C15  # Fibonacci hashing multiplier: the high bits depend on every input bit
+NO_KEY: Final = -1
+_M64: Final = (1 << 64) - 1
+_GOLDEN: Final = 0x9E3779B97F4A7C15  # Fibonacci hashing multiplier: the high bits depend on every input bit
 
 
 def key_hash(key: bytes) -> int:

@@ -31,13 +31,14 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable, Sequence
+from typing import Final
 
 from proxy.config import Endpoint
 
-DEFAULT_RTT_MS = 30.0  # Linkerd's EWMA_DEFAULT_RTT: the estimate of an endpoint never measured
-EWMA_DECAY_S = 10.0  # Linkerd's EWMA_DECAY
-GATEWAY_RECHECK_S = 5.0
-_INF = math.inf
+DEFAULT_RTT_MS: Final = 30.0  # Linkerd's EWMA_DEFAULT_RTT: the estimate of an endpoint never measured
+EWMA_DECAY_S: Final = 10.0  # Linkerd's EWMA_DECAY
+GATEWAY_RECHECK_S: Final = 5.0
+_INF: Final = math.inf
 
 
 class EndpointState:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable
+from typing import Final
 
 from proxy.config import BALANCERS, Endpoint, GatewayRule, ProxyConfig, ServiceRoute
 from proxy.routing.balancers import (
@@ -24,8 +25,8 @@ from proxy.routing.balancers import (
 from proxy.routing.health import EndpointHealth, EndpointState
 from proxy.routing.names import parse_authority
 
-_RESOLVE_CACHE_MAX = 4096
-_MISS = object()
+_RESOLVE_CACHE_MAX: Final = 4096
+_MISS: Final = object()
 
 
 class _Group:

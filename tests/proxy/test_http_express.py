@@ -25,7 +25,7 @@ from proxy.http1.relay import _TAP_DEFERRED, TAP_DEFER_S, Destination, Relay, _E
 from proxy.http1.server import HttpServerProtocol, Request, Response
 from proxy.metrics import Metrics
 from proxy.routing.health import EndpointHealth
-from proxy.tap import CompactEncoder, TapHub
+from proxy.tap import AnsweredRow, CompactEncoder, TapHub
 from tests.proxy.http_support import (
     config, data_plane, endpoint, read_response, route, text_handler, upstreams,
 )
@@ -367,7 +367,7 @@ async def test_a_tapped_express_request_answered_at_once_is_published_whole_when
         assert (await read_response(reader))[::2] == (200, b"ok\n")
         received = time.time()
         items = sub.take()
-        assert [type(item) for item in items] == [list]  # its three events as one row (TapHub.whole)
+        assert [type(item) for item in items] == [AnsweredRow]  # its three events as one row (TapHub.whole)
         parse = CompactLines()  # read as the controller reads the stream
         init, head, end = [e for line in CompactEncoder()(items).splitlines() for e in parse(line)]
         assert (init.kind, head.kind, end.kind) == ("request_init", "response_init", "response_end")

@@ -37,17 +37,40 @@ async def get(session: aiohttp.ClientSession, plane, path: str = "/", **kw) -> t
         return r.status, await r.text()
 
 
+async def bodies_on_one_connection(plane, n: int) -> list[bytes]:
+    """The bodies of `n` GETs sent one after the other on one client connection."""
+    reader, writer = await asyncio.open_connection(*plane.servers["outbound"].address)
+    try:
+        bodies = []
+        for _ in range(n):
+            writer.write(b"GET / HTTP/1.1\r\nHost: httpbin.httpbin:8080\r\n\r\n")
+            bodies.append((await read_response(reader))[2])
+        return bodies
+    finally:
+        writer.close()
+
+
 async def test_each_request_on_one_client_connection_is_balanced():
     async with upstreams(text_handler("a"), text_handler("b")) as (a, b):
         async with data_plane("c1", one_route(a.port, b.port, balancer="round-robin")) as plane:
-            reader, writer = await asyncio.open_connection(*plane.servers["outbound"].address)
-            answers = []
-            for _ in range(10):
-                writer.write(b"GET / HTTP/1.1\r\nHost: httpbin.httpbin:8080\r\n\r\n")
-                answers.append((await read_response(reader))[2])
-            writer.close()
+            answers = await bodies_on_one_connection(plane, 10)
             assert sorted(set(answers)) == [b"a\n", b"b\n"]
             assert answers.count(b"a\n") == 5
+
+
+async def test_each_tapped_request_names_the_endpoint_that_answered_it():
+    """The tap's per-endpoint shared fields (the relay's TapRoute cache, last one first) follow
+    the balancer from one request to the next on one client connection."""
+    async with upstreams(text_handler("a"), text_handler("b")) as (a, b):
+        async with data_plane("c1", one_route(a.port, b.port, balancer="round-robin")) as plane:
+            sub = plane.tap.subscribe(TapFilter())
+            answers = await bodies_on_one_connection(plane, 6)
+            events = [await asyncio.wait_for(sub.__anext__(), 5) for _ in range(18)]
+            ends = [e for e in events if e.kind == "response_end"]
+            port = {b"a\n": a.port, b"b\n": b.port}
+            assert answers.count(b"a\n") == answers.count(b"b\n") == 3
+            assert [e.dst_endpoint for e in ends] == [f"127.0.0.1:{port[answer]}" for answer in answers]
+            assert len({e.id for e in ends}) == 6
 
 
 async def test_upstream_connections_are_kept_alive_and_reused():

@@ -7,7 +7,7 @@ import pytest
 
 from proxy.events import TapDropped, TapEvent, TapFilter
 from controller.federation.tapfanin import CompactLines
-from proxy.tap import ANSWERED, WHOLE_REQUEST, CompactEncoder, TapHub, TapRoute, ndjson
+from proxy.tap import ANSWERED, WHOLE_REQUEST, AnsweredRow, CompactEncoder, TapHub, TapRoute, ndjson
 
 
 class Clock:
@@ -432,7 +432,7 @@ ANSWER = dict(ts=1000.0, status=200, latency_ms=2.5, ttfb_ms=1.5, nbytes=42)
 
 
 def whole(hub: TapHub, route: TapRoute, n: int, method: bytes = b"GET", target: bytes = b"/get") -> None:
-    hub.whole(route, n, method.decode(), target, *ANSWER.values())
+    hub.whole(route, n, method, target, *ANSWER.values())
 
 
 def answered_events(n: int, path: str = "/get") -> list[tuple]:
@@ -453,7 +453,7 @@ async def test_an_answered_request_goes_to_the_controllers_stream_as_its_compact
     whole(hub, route, 1)
     whole(hub, route, 2, target=b"/p?q=\xe9")
     items = sub.take()
-    assert [type(item) for item in items] == [list, list]  # queued as rows: no exchange, no event object
+    assert [type(item) for item in items] == [AnsweredRow, AnsweredRow]  # no exchange, no event object
     lines = CompactEncoder()(items).splitlines()
     assert len(lines) == 2  # the route's definition, then both requests in one line
     assert json.loads(lines[1]) == [[route.number, 1, ANSWERED, 1000.0, "GET", "/get", 200, 2.5, 1.5, 42],
