@@ -71,18 +71,18 @@ _NEWLINE: Final = orjson.OPT_APPEND_NEWLINE
 _COMMA: Final = ord(",")
 _dumps: Final = orjson.dumps
 # an event's line: its own fields, then the request's (_fixed_json)
-_INIT_LINE: Final = b'{"kind":"request_init","status":0,"latency_ms":0.0,"duration_ms":0.0,"bytes":0,"grpc_status":null,' \
-             b'"error":"","ts":%b,%b'
-_HEAD_LINE: Final = b'{"kind":"response_init","status":%d,"latency_ms":%b,"duration_ms":0.0,"bytes":0,"grpc_status":null,' \
-             b'"error":"","ts":%b,%b'
-_END_LINE: Final = b'{"kind":"response_end","status":%d,"latency_ms":%b,"duration_ms":%b,"bytes":%d,"grpc_status":null,' \
-            b'"error":"","ts":%b,%b'
+_INIT_LINE: Final = b'{"kind":"request_init","status":0,"latency_ms":0.0,"duration_ms":0.0,"bytes":0,' \
+                    b'"grpc_status":null,"error":"","ts":%b,%b'
+_HEAD_LINE: Final = b'{"kind":"response_init","status":%d,"latency_ms":%b,"duration_ms":0.0,"bytes":0,' \
+                    b'"grpc_status":null,"error":"","ts":%b,%b'
+_END_LINE: Final = b'{"kind":"response_end","status":%d,"latency_ms":%b,"duration_ms":%b,"bytes":%d,' \
+                   b'"grpc_status":null,"error":"","ts":%b,%b'
 _WHOLE_LINES: Final = _INIT_LINE + _HEAD_LINE + _END_LINE  # a request's three events at once
 _METHOD_JSON: Final[dict[bytes, bytes]] = {}  # request method -> its JSON string
 _METHOD_JSON_MAX: Final = 64
 # the fields of an event that a destination's requests share (TapRoute.event), apart from the id's prefix
 _ROUTE_FIELDS: Final = ("direction", "cluster", "src_cluster", "src_identity", "dst_cluster", "dst_namespace",
-                 "dst_service", "dst_endpoint", "scheme", "authority", "tls")
+                        "dst_service", "dst_endpoint", "scheme", "authority", "tls")
 
 
 _ROUTE_NUMBERS: Final = itertools.count(1)

@@ -35,7 +35,8 @@ def _header_lines_except(names: bytes) -> bytes:
 # the hop-by-hop names (connection, keep-alive, proxy-*, te, trailer, transfer-encoding,
 # upgrade) and content-length: what neither a simple GET nor a whole response may carry
 # but as the patterns below allow
-_HOP_BY_HOP_OR_LENGTH: Final = rb"c(?:onnection|ontent-length)|keep-alive|proxy-[a-z0-9-]*|t(?:e|railer|ransfer-encoding)|upgrade"
+_HOP_BY_HOP_OR_LENGTH: Final = (
+    rb"c(?:onnection|ontent-length)|keep-alive|proxy-[a-z0-9-]*|t(?:e|railer|ransfer-encoding)|upgrade")
 # ... and host and expect, for a request's other lines
 _NOT_OTHER_REQUEST_LINE: Final = _HOP_BY_HOP_OR_LENGTH + rb"|expect|host"
 _KEEP_ALIVE: Final = rb"(?i:connection):[ \t]*+(?i:keep-alive)[ \t]*+\r\n"  # HTTP/1.1's default, said (python-requests)
