@@ -348,8 +348,9 @@ class CompactEncoder:
     are) -- or, for requests answered whole at one moment (`TapHub.whole`), an array of
     up to ANSWERED_BATCH arrays [route, request number, ANSWERED, ts, method, path,
     status, latency_ms, ttfb_ms, bytes] (see `answered_phases`), made of the
-    `AnsweredRow`s they were queued as, that one orjson call writes; events published whole and gaps as `ndjson`
-    writes them. About a twelfth of the bytes of `ndjson`'s lines, for less work."""
+    `AnsweredRow`s they were queued as, that one orjson call writes; events published
+    whole and gaps as `ndjson` writes them. About a twelfth of the bytes of `ndjson`'s
+    lines, for less work."""
 
     def __init__(self) -> None:
         self._defined: set[int] = set()
